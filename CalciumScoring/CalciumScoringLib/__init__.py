@@ -1,0 +1,1 @@
+"""CalciumScoring array algorithms, MRML layer and front-end glue."""

@@ -1,0 +1,1 @@
+"""MammoCAD array algorithms, MRML layer and front-end glue."""

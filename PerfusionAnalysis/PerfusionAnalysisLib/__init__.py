@@ -1,0 +1,1 @@
+"""PerfusionAnalysis array algorithms, MRML layer and front-end glue."""
