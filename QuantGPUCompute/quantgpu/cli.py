@@ -18,7 +18,7 @@ import traceback
 from pathlib import Path
 
 from . import __version__
-from .backend import BACKEND_CHOICES, available_backends, gpu_name
+from .backend import BACKEND_CHOICES, available_backends, gpu_name, resolve
 from .errors import InputError
 from .output import dumps_json, prepare_output_dir, write_json
 
@@ -43,8 +43,12 @@ class _Parser(argparse.ArgumentParser):
 
 def add_common_arguments(parser: argparse.ArgumentParser, *, output_dir: bool = True) -> None:
     """Options that every analysis subcommand accepts."""
-    parser.add_argument("--backend", choices=BACKEND_CHOICES, default="auto",
-                        help="compute backend (default: auto = GPU when usable, else CPU)")
+    parser.add_argument(
+        "--backend",
+        choices=BACKEND_CHOICES,
+        default="auto",
+        help="compute backend (default: auto = GPU when usable, else CPU)",
+    )
     parser.add_argument("--json", metavar="PATH|-", help="write the result JSON to PATH, or '-' for stdout")
     if output_dir:
         parser.add_argument("--output-dir", metavar="DIR", help="write output files (DICOM, NRRD, report) here")
@@ -84,6 +88,7 @@ def _demo(args: argparse.Namespace) -> int:
     unknown = sorted(set(args.modules) - set(ANALYSIS_COMMANDS))
     if unknown:
         raise UsageError(f"unknown demo module(s): {', '.join(unknown)}; choose from {', '.join(ANALYSIS_COMMANDS)}")
+    resolve(args.backend)  # a missing GPU is a usage error before anything is written
     out = prepare_output_dir(args.output_dir or "quantgpu-demo")
     results = {}
     for name in args.modules or list(ANALYSIS_COMMANDS):
@@ -100,8 +105,7 @@ def _demo(args: argparse.Namespace) -> int:
 def _web(args: argparse.Namespace) -> int:
     from .web.app import serve
 
-    return serve(host=args.host, port=args.port, sample=args.sample, backend=args.backend,
-                 open_browser=False)
+    return serve(host=args.host, port=args.port, sample=args.sample, backend=args.backend, open_browser=False)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -116,12 +120,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true")
     p.set_defaults(func=_info)
 
-    for name, module_name in ANALYSIS_COMMANDS.items():
+    for module_name in ANALYSIS_COMMANDS.values():
         importlib.import_module(module_name).add_parser(sub)
 
     p = sub.add_parser("demo", help="run the analyses on the bundled sample phantoms")
-    p.add_argument("modules", nargs="*", metavar="MODULE",
-                   help=f"modules to run (default: all of {', '.join(ANALYSIS_COMMANDS)})")
+    p.add_argument(
+        "modules", nargs="*", metavar="MODULE", help=f"modules to run (default: all of {', '.join(ANALYSIS_COMMANDS)})"
+    )
     p.add_argument("--output-dir", metavar="DIR", help="where to write results (default ./quantgpu-demo)")
     p.add_argument("--backend", choices=BACKEND_CHOICES, default="auto")
     p.add_argument("--force", action="store_true", help="overwrite earlier demo results")
@@ -142,8 +147,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         parser = build_parser()
         args = parser.parse_args(argv)
-        logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
-                            format="%(levelname)s %(name)s: %(message)s")
+        logging.basicConfig(
+            level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
+        )
         if not getattr(args, "func", None):
             parser.print_help(sys.stderr)
             return 2
