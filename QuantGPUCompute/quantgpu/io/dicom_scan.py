@@ -1,0 +1,105 @@
+"""Find DICOM image files and group them into series, reading headers only.
+
+Headers are read with ``stop_before_pixels`` so that scanning a CT of several
+hundred slices costs milliseconds per file; pixels are read later, once the
+series and the slice order are known.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pydicom
+from pydicom.errors import InvalidDicomError
+
+from ..errors import InputError
+
+# Media Storage Directory (DICOMDIR) is an index, not an image.
+_DICOMDIR_SOP_CLASS = "1.2.840.10008.1.3.10"
+
+
+@dataclass
+class Header:
+    """One DICOM image file's header (no pixel data) and where it came from."""
+
+    path: Path
+    ds: Any
+
+    def get(self, keyword: str, default=None):
+        return self.ds.get(keyword, default)
+
+
+def expand_paths(path_or_paths: str | os.PathLike | Sequence[str | os.PathLike]) -> tuple[list[Path], str]:
+    """Files to scan (directories recursively, sorted) and a source label for messages."""
+    if isinstance(path_or_paths, (str, os.PathLike)):
+        items = [Path(path_or_paths)]
+        source = str(path_or_paths)
+    else:
+        items = [Path(p) for p in path_or_paths]
+        if not items:
+            raise InputError("no input files given")
+        source = str(items[0].parent if len(items) > 1 else items[0])
+    files: list[Path] = []
+    for item in items:
+        if item.is_dir():
+            files.extend(sorted(p for p in item.rglob("*") if p.is_file()))
+        elif item.is_file():
+            files.append(item)
+        else:
+            raise InputError("does not exist", item)
+    return files, source
+
+
+def read_headers(files: Iterable[Path], source: str, explicit: bool) -> list[Header]:
+    """Headers of the DICOM image files among ``files``.
+
+    Files that are not DICOM are skipped when scanning a directory (README, DICOMDIR,
+    thumbnails) but rejected when the caller listed them explicitly.
+    Non-image objects (SR, SEG without rows, presentation states) are skipped.
+    """
+    headers: list[Header] = []
+    n_checked = 0
+    for path in files:
+        n_checked += 1
+        try:
+            ds = pydicom.dcmread(path, stop_before_pixels=True)
+        except InvalidDicomError:
+            if explicit:
+                raise InputError("not a DICOM file", path) from None
+            continue
+        except Exception as exc:  # truncated or corrupt file: name it
+            raise InputError(f"unreadable DICOM file ({type(exc).__name__}: {exc})", path) from None
+        sop_class = str(ds.get("SOPClassUID", "") or getattr(ds.get("file_meta"), "MediaStorageSOPClassUID", ""))
+        if sop_class == _DICOMDIR_SOP_CLASS or "Rows" not in ds or "Columns" not in ds:
+            if explicit:
+                raise InputError("DICOM file holds no image (no Rows/Columns)", path)
+            continue
+        headers.append(Header(path, ds))
+    if not headers:
+        raise InputError(f"no DICOM image files found ({n_checked} files checked)", source)
+    return headers
+
+
+def group_by_series(headers: list[Header]) -> dict[str, list[Header]]:
+    """SeriesInstanceUID -> headers, in the order found."""
+    groups: dict[str, list[Header]] = {}
+    for h in headers:
+        uid = h.get("SeriesInstanceUID")
+        if not uid:
+            raise InputError("DICOM image without SeriesInstanceUID", h.path)
+        groups.setdefault(str(uid), []).append(h)
+    return groups
+
+
+def series_label(headers: list[Header]) -> str:
+    """'series #3 'CTA 0.6 mm' (CT, 320 files)' — no patient data."""
+    ds = headers[0].ds
+    num = ds.get("SeriesNumber")
+    desc = str(ds.get("SeriesDescription", "") or "")
+    num_text = f"#{num}" if num not in (None, "") else "#?"
+    desc_text = f" '{desc}'" if desc else ""
+    return f"series {num_text}{desc_text} ({ds.get('Modality', '?')}, {len(headers)} files)"
