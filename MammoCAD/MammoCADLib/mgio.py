@@ -414,10 +414,7 @@ def write_mg(
 
     ds = Dataset()
     ds.SpecificCharacterSet = "ISO_IR 100"
-    if secondary_capture:
-        sop_class = SECONDARY_CAPTURE
-    else:
-        sop_class = MG_PROCESSING if kind == "processing" else MG_PRESENTATION
+    sop_class = SECONDARY_CAPTURE if secondary_capture else MG_PROCESSING if kind == "processing" else MG_PRESENTATION
     ds.SOPClassUID = sop_class
     ds.SOPInstanceUID = study.get("SOPInstanceUID") or generate_uid()
     ds.PatientName = study.get("PatientName", "Phantom^Mammo")

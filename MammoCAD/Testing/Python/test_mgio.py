@@ -308,7 +308,7 @@ def test_cbis_ddsm_like_secondary_capture(tmp_path):
 def test_non_mammograms_are_rejected_naming_the_file(tmp_path):
     text = tmp_path / "notes.txt"
     text.write_text("not dicom")
-    with pytest.raises(InputError, match="notes.txt"):
+    with pytest.raises(InputError, match=r"notes\.txt"):
         mgio.read_mammogram(text)
 
     image, _ = _breast()
