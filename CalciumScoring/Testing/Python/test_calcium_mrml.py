@@ -1,0 +1,145 @@
+"""CalciumScoring MRML layer: terminology, parameters from panel settings, label inputs, errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from CalciumScoringLib import mrml as cmrml
+from CalciumScoringLib.scenarios import table_as_rows, volume_node
+from quantgpu.errors import InputError
+
+
+def _two_lesions():
+    hu = np.zeros((3, 20, 20), np.float32)
+    hu[1, 2:6, 2:6] = 400  # 4 mm2, weight 4 -> 16
+    hu[1, 10:14, 10:14] = 250  # 4 mm2, weight 2 -> 8
+    return hu
+
+
+def test_terminology_entries_deserialize_with_the_artery_codes(mrml):
+    import slicer
+
+    logic = mrml.app.terminologies_logic
+    for name, (code, meaning) in cmrml.SITE_CODES.items():
+        entry = slicer.vtkSlicerTerminologyEntry()
+        assert logic.DeserializeTerminologyEntry(cmrml.terminology_entry(name), entry)
+        assert entry.GetCategoryObject().GetCodeValue() == "49755003"
+        assert entry.GetTypeObject().GetCodeValue() == "18115005"
+        assert entry.GetRegionObject().GetCodeValue() == code
+        assert entry.GetRegionObject().GetCodeMeaning() == meaning
+
+
+def test_parameters_from_settings_profiles_overrides_and_calibration():
+    assert cmrml.parameters_from_settings("siemens", min_area_mm2=0.0).min_area_mm2 is None
+    assert cmrml.parameters_from_settings("philips", min_area_mm2=0.5).min_area_mm2 == 0.5
+    canon = cmrml.parameters_from_settings("canon", min_area_mm2=0.0)
+    assert (canon.min_area_mm2, canon.min_pixels) == (None, 3)
+    assert cmrml.parameters_from_settings("standard", min_area_mm2=2.0).min_area_mm2 == 2.0
+    assert cmrml.parameters_from_settings("ge", min_area_mm2=0.0).min_area_mm2 is None
+    rods = cmrml.parameters_from_settings(calibration_mode="rods", rod_hu=260.0, water_hu=10.0)
+    assert rods.mass_calibration_mg_per_cm3_per_hu == pytest.approx(200.0 / 250.0)
+    assert "rod ROI 260 HU" in rods.calibration_source
+    assert cmrml.parameters_from_settings().mass_calibration_mg_per_cm3_per_hu is None
+    with pytest.raises(InputError, match="needs a calibration factor"):
+        cmrml.parameters_from_settings(calibration_mode="factor")
+    with pytest.raises(InputError, match="calibration mode"):
+        cmrml.parameters_from_settings(calibration_mode="phantom")
+    with pytest.raises(InputError, match="profile"):
+        cmrml.parameters_from_settings("toshiba")
+
+
+def test_artery_labels_from_a_segmentation_by_name_and_by_terminology(mrml):
+    import slicer
+    import slicer.util
+    import vtk
+
+    hu = _two_lesions()
+    node = volume_node(mrml, hu)
+    seg = mrml.scene.AddNewNodeByClass("vtkMRMLSegmentationNode", "arteries")
+    seg.SetReferenceImageGeometryParameterFromVolumeNode(node)
+    labels = np.zeros(hu.shape, np.uint8)
+    labels[:, 0:8, 0:8] = 1  # -> segment "Calcium LAD"
+    labels[:, 8:16, 8:16] = 2  # -> segment "vessel B" carrying the RCA terminology code
+    cmrml_ids = ["a", "b"]
+    for seg_id, name in zip(cmrml_ids, ("Calcium LAD", "vessel B")):
+        seg.GetSegmentation().AddEmptySegment(seg_id, name, (1, 0, 0))
+    seg.GetSegmentation().GetSegment("b").SetTerminology(cmrml.terminology_entry("RCA"))
+    temp = mrml.volumes_logic.CreateAndAddLabelVolume(mrml.scene, node, "tmp")
+    slicer.util.updateVolumeFromArray(temp, labels)
+    ids = vtk.vtkStringArray()
+    for seg_id in cmrml_ids:
+        ids.InsertNextValue(seg_id)
+    assert slicer.vtkSlicerSegmentationsModuleLogic.ImportLabelmapToSegmentationNode(temp, seg, ids)
+
+    run = cmrml.score_volume_node(mrml, node, labels_node=seg)
+    rows = {r["Artery"]: r for r in table_as_rows(run.table_node)}
+    assert rows["LAD"]["Agatston"] == 16.0 and rows["RCA"]["Agatston"] == 8.0
+    assert rows["Total"]["Agatston"] == 24.0 and rows["Unassigned"]["Agatston"] == 0.0
+    assert cmrml.stored_result(run.parameter_node)["cac_drs"] == "A1/N2"
+
+
+def test_bad_inputs_are_input_errors(mrml):
+    hu = _two_lesions()
+    node = volume_node(mrml, hu)
+    small = volume_node(mrml, np.zeros((3, 20, 19), np.uint8), name="labels", label=True)
+    with pytest.raises(InputError, match="not on the grid"):
+        cmrml.score_volume_node(mrml, node, labels_node=small)
+    with pytest.raises(InputError, match="scalar volume"):
+        cmrml.score_volume_node(mrml, mrml.scene.AddNewNodeByClass("vtkMRMLTableNode"))
+    empty_seg = mrml.scene.AddNewNodeByClass("vtkMRMLSegmentationNode")
+    empty_seg.GetSegmentation().AddEmptySegment("x", "heart", (1, 1, 1))
+    with pytest.raises(InputError, match="no segment named LM"):
+        cmrml.score_volume_node(mrml, node, labels_node=empty_seg)
+    air = volume_node(mrml, np.full((2, 8, 8), -1000.0, np.float32), name="air")
+    with pytest.raises(InputError, match="no tissue"):
+        cmrml.score_volume_node(mrml, air)
+    # nothing half-created after the errors
+    assert mrml.scene.GetNumberOfNodesByClass("vtkMRMLTableNode") == 1
+
+
+def test_zero_score_is_a_result_and_outputs_are_reused(mrml):
+    node = volume_node(mrml, np.zeros((2, 8, 8), np.float32))
+    run = cmrml.score_volume_node(mrml, node)
+    assert table_as_rows(run.table_node)[-1]["Agatston"] == 0.0
+    assert cmrml.stored_result(run.parameter_node)["category"] == "0"
+    again = cmrml.score_volume_node(
+        mrml,
+        node,
+        segmentation_node=run.segmentation_node,
+        table_node=run.table_node,
+        parameter_node=run.parameter_node,
+    )
+    assert again.segmentation_node is run.segmentation_node
+    assert mrml.scene.GetNumberOfNodesByClass("vtkMRMLTableNode") == 1
+    assert mrml.scene.GetNumberOfNodesByClass("vtkMRMLSegmentationNode") == 1
+    assert run.segmentation_node.GetSegmentation().GetNumberOfSegments() == 5
+    assert "Agatston 0.0 (category 0, CAC-DRS A0)" in run.parameter_node.GetParameter(cmrml.SUMMARY_PARAMETER)
+
+
+def test_assignment_session_copies_the_input_labels(mrml):
+    import slicer.util
+
+    hu = _two_lesions()
+    node = volume_node(mrml, hu)
+    labels = np.zeros(hu.shape, np.uint8)
+    labels[1, 10:14, 10:14] = 4  # second lesion pre-labelled RCA
+    labels_node = volume_node(mrml, labels, name="labels", label=True)
+    session = cmrml.ArteryAssignmentSession(mrml, node, labels_node=labels_node)
+    assert session.label_node is not labels_node
+    ras = session.ijk_to_ras @ np.array([3.0, 3.0, 1.0, 1.0])  # i=3, j=3 in slice 1: first lesion
+    assert session.assign_at_ras(ras[:3], "LM").voxel_count == 16
+    out = slicer.util.arrayFromVolume(session.label_node)
+    assert int((out == 1).sum()) == 16 and int((out == 4).sum()) == 16
+    assert np.array_equal(slicer.util.arrayFromVolume(labels_node), labels)  # input untouched
+    run = cmrml.score_volume_node(mrml, node, labels_node=session.label_node)
+    rows = {r["Artery"]: r for r in table_as_rows(run.table_node)}
+    assert (rows["LM"]["Agatston"], rows["RCA"]["Agatston"]) == (16.0, 8.0)
+    assert cmrml.stored_result(run.parameter_node)["cac_drs"] == "A1/N2"
+
+
+def test_show_results_adds_volume_rendering_and_calcium_surfaces(mrml):
+    node = volume_node(mrml, _two_lesions())
+    run = cmrml.score_volume_node(mrml, node, show=True)
+    assert mrml.volume_rendering_logic.GetFirstVolumeRenderingDisplayNode(node) is not None
+    assert run.segmentation_node.GetSegmentation().ContainsRepresentation("Closed surface")
