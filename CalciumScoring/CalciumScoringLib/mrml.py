@@ -133,23 +133,16 @@ def parameters_from_settings(
 
 
 def _array_from_volume_node(volume_node) -> tuple[np.ndarray, tuple[float, float, float], np.ndarray]:
-    """(copy of the voxels [k,j,i] as float32, spacing (dk,dj,di) mm, IJK->RAS 4x4)."""
-    try:
-        from quantgpu.mrml import array_from_volume_node
-    except ImportError:
-        array_from_volume_node = None
+    """(copy of the voxels [k,j,i] as float32, spacing (dk,dj,di) mm, IJK->RAS 4x4 in world)."""
+    from quantgpu.io.volume import LPS_TO_RAS
+    from quantgpu.mrml import array_from_volume_node
+
     if volume_node is None or not volume_node.IsA("vtkMRMLScalarVolumeNode"):
         raise InputError("input must be a scalar volume node (a CT volume)")
     if volume_node.GetImageData() is None or volume_node.GetImageData().GetNumberOfPoints() == 0:
         raise InputError(f"volume {volume_node.GetName()!r} has no voxels")
-    if array_from_volume_node is not None:
-        array, spacing, _ijk_to_lps = array_from_volume_node(volume_node)
-    else:
-        import slicer.util
-
-        array = np.array(slicer.util.arrayFromVolume(volume_node), copy=True)
-        spacing = tuple(float(s) for s in reversed(volume_node.GetSpacing()))
-    return np.asarray(array, dtype=np.float32), tuple(float(s) for s in spacing), _ijk_to_ras(volume_node)
+    array, spacing, ijk_to_lps = array_from_volume_node(volume_node)
+    return np.asarray(array, dtype=np.float32), tuple(float(s) for s in spacing), LPS_TO_RAS @ ijk_to_lps
 
 
 def _ijk_to_ras(volume_node) -> np.ndarray:

@@ -34,13 +34,9 @@ def _close(actual, expected, what: str, tol: float = 1e-6) -> None:
 
 def volume_node(ctx, array: np.ndarray, spacing=SPACING, name: str = "phantom", label: bool = False):
     """A scalar (or label) volume node holding ``array`` [k,j,i] with ``spacing`` (dk,dj,di) mm."""
-    import slicer.util
+    from quantgpu.mrml import volume_node_from_array
 
-    node = ctx.scene.AddNewNodeByClass("vtkMRMLLabelMapVolumeNode" if label else "vtkMRMLScalarVolumeNode", name)
-    slicer.util.updateVolumeFromArray(node, np.ascontiguousarray(array))
-    node.SetSpacing(*reversed([float(s) for s in spacing]))
-    node.SetOrigin(0.0, 0.0, 0.0)
-    return node
+    return volume_node_from_array(ctx, array, spacing, name=name, labelmap=label)
 
 
 def _fingerprint(node) -> tuple[str, int]:
@@ -281,6 +277,44 @@ def scenario_click_to_assign(ctx) -> dict:
     return {"lad_agatston": 160.0}
 
 
+# The sample phantom (phantom.py) assigns 5 mm rods -> LAD, 3 mm -> LCX, 1 mm 250 HU -> LM,
+# 1 mm 500 HU -> RCA, 1 mm 1000 HU unassigned; per rod numbers from calcium.md §5 (c = 0.8):
+SAMPLE_EXPECTED = {
+    "LM": (1, 4.0, 6.0, 1.2),
+    "LAD": (3, 400.0, 360.0, 168.0),  # 80 + 160 + 160; 3 x 120 mm3; 24 + 48 + 96 mg
+    "LCX": (3, 160.0, 144.0, 67.2),  # 32 + 64 + 64; 3 x 48 mm3; 9.6 + 19.2 + 38.4 mg
+    "RCA": (1, 8.0, 6.0, 2.4),
+    "Unassigned": (1, 8.0, 6.0, 4.8),
+    "Total": (9, 580.0, 522.0, 243.6),
+}
+
+
+def scenario_sample_phantom(ctx) -> dict:
+    """The Slicer/web sample phantom (thorax-like, LPS geometry) with its artery labels,
+    calibrated from its rod and water ROIs: per-artery rows and A3/N4."""
+    from quantgpu.mrml import volume_node_from_array
+
+    from . import phantom
+
+    hu, labels, truth = phantom.make_phantom()
+    m = phantom.phantom_ijk_to_lps()
+    node = volume_node_from_array(ctx, hu, truth["spacing"], m, name="calcium phantom")
+    labels_node = volume_node_from_array(ctx, labels, truth["spacing"], m, name="phantom arteries", labelmap=True)
+    before = _fingerprint(node)
+    params = mrml.parameters_from_settings(calibration_mode="rods", rod_hu=250.0, water_hu=0.0)
+    run = mrml.score_volume_node(ctx, node, labels_node=labels_node, params=params)
+    _check(_fingerprint(node) == before, "the input volume was modified")
+    rows = {row["Artery"]: row for row in table_as_rows(run.table_node)}
+    for name, (lesions, agatston, volume, mass) in SAMPLE_EXPECTED.items():
+        _close(rows[name]["Lesions"], lesions, f"sample {name} lesions")
+        _close(rows[name]["Agatston"], agatston, f"sample {name} Agatston")
+        _close(rows[name]["Volume (mm3)"], volume, f"sample {name} volume")
+        _close(rows[name]["Mass (mg)"], mass, f"sample {name} mass", tol=1e-9)
+    stored = mrml.stored_result(run.parameter_node)
+    _check(stored["cac_drs"] == "A3/N4", f"sample CAC-DRS {stored['cac_drs']}")
+    return {"agatston": rows["Total"]["Agatston"], "cac_drs": stored["cac_drs"]}
+
+
 SCENARIOS: dict[str, Callable] = {
     "c1_basic": scenario_c1_basic,
     "c5_connectivity": scenario_c5_connectivity,
@@ -289,6 +323,7 @@ SCENARIOS: dict[str, Callable] = {
     "c9_mass": scenario_c9_mass,
     "qrm_phantom": scenario_qrm_phantom,
     "click_to_assign": scenario_click_to_assign,
+    "sample_phantom": scenario_sample_phantom,
 }
 
 
