@@ -225,7 +225,7 @@ def write_phantom(
     out_dir, phantom: Phantom | None = None, *, dicom: bool = True, nrrd: bool = True, force: bool = False
 ) -> dict[str, Path]:
     """Write the phantom as a 4D DICOM CT series (``out_dir/dicom``) and/or a 4D NRRD (``phantom_4d.nrrd``,
-    time on the first axis, ``frame_interval_s`` in the header) plus the AIF/VOF masks as NRRD."""
+    Slicer sequence layout with the frame times), plus the AIF/VOF masks as NRRD on the frame grid."""
     from quantgpu import io
 
     phantom = phantom or make_phantom()
@@ -239,6 +239,8 @@ def write_phantom(
             ijk_to_lps=phantom.ijk_to_lps,
             frame_times_s=phantom.frame_times_s,
             series_description=f"QuantGPU perfusion phantom ({phantom.layout})",
+            study_description="QuantGPU perfusion phantom",
+            body_part="HEAD",
             force=force,
         )
         written["dicom"] = Path(files[0]).parent
@@ -246,35 +248,32 @@ def write_phantom(
         written["nrrd"] = _write_nrrd_4d(out / "phantom_4d.nrrd", phantom, force)
     for name in ("aif_mask", "vof_mask"):
         mask = getattr(phantom, name).astype(np.uint8)
-        written[name] = io.write_nrrd(out / f"{name}.nrrd", mask, phantom.spacing, phantom.ijk_to_lps, force=force)
+        written[name] = io.write_nrrd(out / f"{name}.nrrd", mask, phantom.spacing, phantom.ijk_to_lps, force)
     return written
 
 
 def _write_nrrd_4d(path: Path, phantom: Phantom, force: bool) -> Path:
-    """4D NRRD: axes (time, i, j, k) in file order, a 'list' time axis with the frame interval recorded."""
+    """4D NRRD in Slicer's sequence layout (kinds domain domain domain list, frame times in
+    ``axis 3 index values``), the layout ``quantgpu.io.load_series_4d`` reads."""
     import nrrd
 
     from quantgpu.output import write_with
 
     m = np.asarray(phantom.ijk_to_lps, dtype=float)
-    dt = float(phantom.frame_times_s[1] - phantom.frame_times_s[0]) if phantom.frames.shape[0] > 1 else 1.0
     header = {
-        "type": "float",
-        "dimension": 4,
         "space": "left-posterior-superior",
-        "kinds": ["list", "domain", "domain", "domain"],
-        "space directions": np.vstack([np.full(3, np.nan), m[:3, 0], m[:3, 1], m[:3, 2]]),
-        "space origin": m[:3, 3],
-        "labels": ["frame", "", "", ""],
-        "frame_interval_s": repr(dt),
+        "space directions": [m[:3, 0].tolist(), m[:3, 1].tolist(), m[:3, 2].tolist(), [np.nan] * 3],
+        "space origin": m[:3, 3].tolist(),
+        "kinds": ["domain", "domain", "domain", "list"],
+        "labels": ["", "", "", "time"],
         "encoding": "gzip",
+        "axis 3 index type": "numeric",
+        "axis 3 index values": " ".join(f"{t:.9g}" for t in phantom.frame_times_s),
     }
-    # Slicer sequence convention: the list (time) axis is the fastest. pynrrd index_order="F" takes
-    # axes fastest-first, so [t, k, j, i] becomes (t, i, j, k).
-    data = np.ascontiguousarray(phantom.frames).transpose(0, 3, 2, 1)
+    custom = {"axis 3 index type": "string", "axis 3 index values": "string"}
 
     def writer(tmp: Path) -> None:
-        nrrd.write(str(tmp), data, header, index_order="F")
+        nrrd.write(str(tmp), np.ascontiguousarray(phantom.frames), header, index_order="C", custom_field_map=custom)
 
     return write_with(path, writer, force)
 
