@@ -143,3 +143,41 @@ def test_show_results_adds_volume_rendering_and_calcium_surfaces(mrml):
     run = cmrml.score_volume_node(mrml, node, show=True)
     assert mrml.volume_rendering_logic.GetFirstVolumeRenderingDisplayNode(node) is not None
     assert run.segmentation_node.GetSegmentation().ContainsRepresentation("Closed surface")
+
+
+def test_sample_data_files_are_reproducible_and_load_in_slicer(mrml, tmp_path):
+    import slicer
+
+    from CalciumScoringLib import phantom, sample_data
+
+    sources = sample_data.sample_sources(tmp_path)  # generates the files on first use
+    paths = {s["sampleName"]: tmp_path / s["fileNames"] for s in sources}
+    for source in sources:
+        # the registered checksum is the one of the file written now: generation is deterministic
+        assert source["checksums"] == f"SHA256:{sample_data.file_sha256(paths[source['sampleName']])}"
+        assert source["uris"].startswith("file://")
+    assert sources[1]["loadFileProperties"] == {"labelmap": True}
+    nodes = {}
+    for name, cls in (
+        ("CalciumPhantom", "vtkMRMLScalarVolumeNode"),
+        ("CalciumPhantomArteries", "vtkMRMLLabelMapVolumeNode"),
+    ):
+        node = mrml.scene.AddNewNodeByClass(cls, name)
+        storage = mrml.scene.AddNewNodeByClass("vtkMRMLVolumeArchetypeStorageNode")
+        storage.SetFileName(str(paths[name]))
+        assert storage.ReadData(node)
+        nodes[name] = node
+    hu, labels, _ = phantom.make_phantom()
+    assert np.array_equal(slicer.util.arrayFromVolume(nodes["CalciumPhantom"]), hu)
+    assert np.array_equal(slicer.util.arrayFromVolume(nodes["CalciumPhantomArteries"]), labels)
+    params = cmrml.parameters_from_settings(calibration_mode="factor", calibration_factor=0.8)
+    run = cmrml.score_volume_node(
+        mrml, nodes["CalciumPhantom"], labels_node=nodes["CalciumPhantomArteries"], params=params
+    )
+    total = table_as_rows(run.table_node)[-1]
+    assert (total["Agatston"], total["Volume (mm3)"]) == (580.0, 522.0)  # calcium.md §5
+    assert total["Mass (mg)"] == pytest.approx(243.6)
+    # a damaged cache file is regenerated
+    paths["CalciumPhantom"].write_bytes(b"broken")
+    sample_data.ensure_sample_files(tmp_path)
+    assert sample_data.file_sha256(paths["CalciumPhantom"]) == sample_data.SHA256["CalciumPhantom"]
