@@ -74,6 +74,9 @@ def read_headers(files: Iterable[Path], source: str, explicit: bool) -> list[Hea
         except Exception as exc:  # truncated or corrupt file: name it
             raise InputError(f"unreadable DICOM file ({type(exc).__name__}: {exc})", path) from None
         sop_class = str(ds.get("SOPClassUID", "") or getattr(ds.get("file_meta"), "MediaStorageSOPClassUID", ""))
+        if not sop_class or ("SOPClassUID" not in ds and sop_class != _DICOMDIR_SOP_CLASS):
+            # pydicom reads a truncated file without complaint; an object without its class is one.
+            raise InputError("incomplete DICOM file (no SOPClassUID; truncated?)", path)
         if sop_class == _DICOMDIR_SOP_CLASS or "Rows" not in ds or "Columns" not in ds:
             if explicit:
                 raise InputError("DICOM file holds no image (no Rows/Columns)", path)
