@@ -529,3 +529,47 @@ def _code(value: str, scheme: str, meaning: str) -> Dataset:
     item.CodingSchemeDesignator = scheme
     item.CodeMeaning = meaning
     return item
+
+
+def write_phantom_exam(
+    out_dir: str | Path,
+    *,
+    shape: tuple[int, int] = (4096, 3328),
+    seed: int = 0,
+    pixel_spacing_mm: float = 0.07,
+    kind: str = "presentation",
+    force: bool = False,
+    **phantom_kwargs,
+) -> list[Path]:
+    """Write mammo A's four-view phantom exam (LCC, RCC, LMLO, RMLO) as DICOM MG plus truth.json.
+
+    Defaults to one calcification cluster and one mass per view (override through ``phantom_kwargs``).
+    """
+    from pydicom.uid import generate_uid
+
+    from quantgpu.output import write_json
+
+    from .phantom import make_exam
+
+    phantom_kwargs.setdefault("n_clusters", 1)
+    phantom_kwargs.setdefault("n_masses", 1)
+    out = Path(out_dir)
+    study = {"StudyInstanceUID": generate_uid(), "SeriesInstanceUID": generate_uid()}
+    paths, truth = [], {}
+    for n, p in enumerate(make_exam(shape=shape, seed=seed, pixel_spacing_mm=pixel_spacing_mm, **phantom_kwargs)):
+        name = f"{n + 1:02d}_{p.laterality}{p.view}.dcm"
+        path = write_mg(
+            out / name,
+            p.image,
+            p.pixel_spacing_mm,
+            p.laterality,
+            p.view,
+            kind=kind,
+            study=study,
+            instance_number=n + 1,
+            force=force,
+        )
+        paths.append(path)
+        truth[name] = p.truth_json()
+    write_json(out / "truth.json", truth, force=force)
+    return paths
