@@ -21,10 +21,9 @@ from pathlib import Path
 
 import numpy as np
 
+from quantgpu.dicom_export import copy_series_context, device_kwargs, require_dicom_sources, save_dataset
 from quantgpu.errors import InputError
-from quantgpu.output import write_with
 
-MANUFACTURER = "QuantGPU"
 MODEL = "PerfusionAnalysis"
 BRAIN = ("12738006", "SCT", "Brain")
 
@@ -54,18 +53,13 @@ def _code(triple):
 
 
 def _software_version() -> str:
-    try:
-        from quantgpu import __version__
+    from quantgpu import __version__
 
-        return str(__version__)
-    except Exception:  # pragma: no cover
-        return "0"
+    return str(__version__)
 
 
 def _check_sources(source_headers: Sequence, shape, what: str) -> list:
-    sources = list(source_headers or [])
-    if not sources:
-        raise InputError(f"{what}: DICOM export needs the source DICOM headers (input was not DICOM)")
+    sources = require_dicom_sources(source_headers, what)
     if len(sources) != shape[0]:
         raise InputError(f"{what}: {shape[0]} slices but {len(sources)} source DICOM headers")
     rows, cols = int(sources[0].Rows), int(sources[0].Columns)
@@ -75,7 +69,9 @@ def _check_sources(source_headers: Sequence, shape, what: str) -> list:
 
 
 def _body_part(ds, sources) -> None:
-    ds.BodyPartExamined = getattr(sources[0], "BodyPartExamined", "") or "BRAIN"
+    copy_series_context(sources[0], ds)
+    if not ds.get("BodyPartExamined"):
+        ds.BodyPartExamined = "BRAIN"
 
 
 def parametric_map_dataset(values_kji, name: str, source_headers, *, series_number: int = 901):
@@ -109,10 +105,7 @@ def parametric_map_dataset(values_kji, name: str, source_headers, *, series_numb
         series_number=series_number,
         sop_instance_uid=generate_uid(),
         instance_number=1,
-        manufacturer=MANUFACTURER,
-        manufacturer_model_name=MODEL,
-        software_versions=_software_version(),
-        device_serial_number="1",
+        **device_kwargs(MODEL),
         contains_recognizable_visual_features=False,
         real_world_value_mappings=[mapping],
         voi_lut_transformations=[hd.VOILUTTransformation(window_center=center, window_width=width)],
@@ -135,7 +128,7 @@ def write_parametric_map(
     path, values_kji, name: str, source_headers, *, force: bool = False, series_number: int = 901
 ) -> Path:
     ds = parametric_map_dataset(values_kji, name, source_headers, series_number=series_number)
-    return write_with(path, lambda tmp: ds.save_as(tmp, enforce_file_format=True), force)
+    return save_dataset(ds, path, force)
 
 
 def write_parametric_maps(out_dir, maps: dict, source_headers, *, force: bool = False) -> dict[str, Path]:
@@ -187,10 +180,7 @@ def core_penumbra_seg_dataset(labels_kji, source_headers, *, series_number: int 
         series_number=series_number,
         sop_instance_uid=generate_uid(),
         instance_number=1,
-        manufacturer=MANUFACTURER,
-        manufacturer_model_name=MODEL,
-        software_versions=_software_version(),
-        device_serial_number="1",
+        **device_kwargs(MODEL),
         omit_empty_frames=bool(labels.any()),
         content_label="CORE_PENUMBRA",
         content_description="Ischemic core and penumbra",
@@ -208,4 +198,4 @@ def _histogram_family():
 
 def write_core_penumbra_seg(path, labels_kji, source_headers, *, force: bool = False) -> Path:
     ds = core_penumbra_seg_dataset(labels_kji, source_headers)
-    return write_with(path, lambda tmp: ds.save_as(tmp, enforce_file_format=True), force)
+    return save_dataset(ds, path, force)
