@@ -105,7 +105,7 @@ def test_seg_valid_and_labels_read_back(analysed):
 
 
 def test_no_overwrite_without_force(analysed, tmp_path):
-    series, result, files, _seg = analysed
+    series, result, _files, _seg = analysed
     target = tmp_path / "cbf_pm.dcm"
     write_parametric_map(target, result.maps["cbf"], "cbf", series.headers)
     before = target.read_bytes()
