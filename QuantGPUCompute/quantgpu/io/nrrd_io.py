@@ -142,7 +142,7 @@ def write_nrrd(
         header["axis 3 index values"] = " ".join(f"{t:.9g}" for t in times)
         header["DataNodeClassName"] = "vtkMRMLScalarVolumeNode"
         data = array
-    custom = {"axis 3 index type": str, "axis 3 index values": str, "DataNodeClassName": str}
+    custom = dict.fromkeys(("axis 3 index type", "axis 3 index values", "DataNodeClassName"), "string")
     return write_with(
         path,
         lambda tmp: nrrd.write(str(tmp), np.ascontiguousarray(data), header, index_order="C", custom_field_map=custom),
