@@ -359,6 +359,31 @@ def summary_text(result_json: dict) -> str:
     )
 
 
+def risk_summary(result_json: dict) -> str:
+    """Reporting checklist lines (Obisesan et al. 2021; calcium.md §2.3) for the panels."""
+    score = result_json["agatston"]
+    lines = [f"Agatston {score:.1f}: category {result_json['category']}, CAC-DRS {result_json['cac_drs']}"]
+    per_artery = result_json.get("per_artery")
+    if per_artery is not None:
+        vessels = [name for name in ARTERIES if per_artery[name]["agatston"] > 0]
+        lines.append(f"Vessels with calcium: {len(vessels)} ({', '.join(vessels) or 'none'})")
+        if per_artery["LM"]["agatston"] > 0:
+            lines.append("Left main calcium present")
+        unassigned = result_json.get("unassigned") or {}
+        if unassigned.get("agatston", 0) > 0:
+            lines.append(f"Unassigned calcium: Agatston {unassigned['agatston']:.1f} (in the total, in no vessel)")
+    else:
+        lines.append("No artery labels: per-vessel scores and CAC-DRS N not available")
+    if score == 0:
+        lines.append("CAC = 0: consider the rescan interval")
+    if score > 1000:
+        lines.append("CAC > 1000: very high")
+    mesa = result_json.get("mesa")
+    if mesa:
+        lines.append(f"MESA 10-year CHD risk: {mesa.get('risk_percent', mesa)}")
+    return "\n".join(lines)
+
+
 def store_result(parameter_node, result: CalciumResult) -> None:
     """Result JSON and summary line as parameters of a ``vtkMRMLScriptedModuleNode``."""
     data = result.to_json()
@@ -506,3 +531,125 @@ class ArteryAssignmentSession:
 
 def lesion_label_name(value: int) -> str:
     return "Unassigned" if value == UNASSIGNED_LABEL else ARTERY_LABEL_NAMES.get(int(value), "none")
+
+
+# --- exports (DICOM SEG / SR, PDF, CSV via export.py and report.py) ------------------------
+
+EXPORT_KINDS = ("seg", "sr", "pdf", "csv")
+EXPORT_FILES = {
+    "seg": "calcium_seg.dcm",
+    "sr": "calcium_sr.dcm",
+    "pdf": "calcium_report.pdf",
+    "csv": "calcium_scores.csv",
+}
+
+
+def headers_in_grid_order(headers: Sequence, volume_node) -> list:
+    """Source slice datasets sorted along the volume's k axis (one per slice), or InputError.
+
+    The DICOM objects reference their source images per slice, so the order must be the
+    array's, whatever order the database returned them in.
+    """
+    _hu, _spacing, ijk_to_ras = _array_from_volume_node(volume_node)
+    from quantgpu.io.volume import LPS_TO_RAS
+
+    ijk_to_lps = LPS_TO_RAS @ ijk_to_ras
+    normal = ijk_to_lps[:3, 2] / np.linalg.norm(ijk_to_lps[:3, 2])
+    n_slices = volume_node.GetImageData().GetDimensions()[2]
+    datasets = [getattr(h, "ds", h) for h in headers]
+    if len(datasets) != n_slices:
+        raise InputError(f"{len(datasets)} DICOM source images for {n_slices} slices of {volume_node.GetName()!r}")
+    try:
+        positions = [
+            float(np.dot(np.asarray(ds.ImagePositionPatient, float) - ijk_to_lps[:3, 3], normal)) for ds in datasets
+        ]
+    except AttributeError:
+        raise InputError("DICOM source images have no ImagePositionPatient") from None
+    return [headers[n] for n in np.argsort(positions, kind="stable")]
+
+
+def export_results(
+    ctx,
+    run: CalciumScoringRun,
+    volume_node,
+    output_dir,
+    kinds: Sequence[str] = EXPORT_KINDS,
+    *,
+    headers: Sequence | None = None,
+    force: bool = False,
+    rendering: bool = True,
+) -> dict[str, str]:
+    """Write the requested outputs of ``run`` into ``output_dir`` atomically; return kind -> path.
+
+    DICOM SEG and SR need the source CT headers (``headers``, one pydicom Dataset per
+    slice, any order); NRRD/NIfTI inputs have none and get an ``InputError`` for them.
+    The SR references the SEG, so "sr" also writes the SEG (or reads an existing one
+    when overwriting is not allowed). Existing files are never overwritten without ``force``.
+    The SEG algorithm type is SEMIAUTOMATIC when artery labels (given or clicked) were used.
+    """
+    from quantgpu.output import prepare_output_dir
+
+    from .export import write_csv, write_seg, write_sr
+    from .report import write_pdf
+
+    unknown = set(kinds) - set(EXPORT_KINDS)
+    if unknown:
+        raise InputError(f"unknown export kind(s) {sorted(unknown)}; choose from {', '.join(EXPORT_KINDS)}")
+    if output_dir is None or str(output_dir) in ("", "."):
+        raise InputError("choose an output folder for the exports")
+    out_dir = prepare_output_dir(output_dir)
+    paths = {kind: out_dir / EXPORT_FILES[kind] for kind in EXPORT_KINDS}
+    result = run.result
+    source = volume_node.GetName()
+    written: dict[str, str] = {}
+    ordered = headers_in_grid_order(headers, volume_node) if headers else []
+    if "seg" in kinds or "sr" in kinds:
+        seg_ds = None
+        if "seg" not in kinds and paths["seg"].exists() and not force:
+            import highdicom as hd
+
+            seg_ds = hd.seg.segread(paths["seg"])  # reference the SEG exported before
+        else:
+            algorithm_type = "SEMIAUTOMATIC" if run.labels is not None else "AUTOMATIC"
+            seg = write_seg(result, ordered, paths["seg"], force=force, algorithm_type=algorithm_type, source=source)
+            if seg is not None:
+                written["seg"] = str(seg[0])
+                seg_ds = seg[1]
+        if "sr" in kinds:
+            written["sr"] = str(write_sr(result, ordered, paths["sr"], seg=seg_ds, force=force, source=source)[0])
+    if "csv" in kinds:
+        written["csv"] = str(write_csv(result, paths["csv"], force=force))
+    if "pdf" in kinds:
+        hu, _spacing, _m = _array_from_volume_node(volume_node)
+        picture = _rendering_png(ctx, volume_node, run.segmentation_node, out_dir) if rendering else None
+        try:
+            written["pdf"] = str(
+                write_pdf(
+                    result, paths["pdf"], hu=hu, source=source, headers=ordered, rendering_png=picture, force=force
+                )
+            )
+        finally:
+            if picture is not None:
+                picture.unlink(missing_ok=True)
+    return written
+
+
+def _rendering_png(ctx, volume_node, segmentation_node, out_dir):
+    """A 3-D picture for the report (best effort: the report is complete without it)."""
+    import os
+    import tempfile
+    from pathlib import Path
+
+    fd, name = tempfile.mkstemp(prefix=".calcium-3d-", suffix=".png", dir=out_dir)
+    os.close(fd)
+    picture = Path(name)
+    try:
+        from quantgpu.render import render_volume_png
+
+        return render_volume_png(
+            ctx, volume_node, picture, size=(480, 480), segmentation_node=segmentation_node, force=True
+        )
+    except Exception as exc:
+        picture.unlink(missing_ok=True)
+        log.warning("3D rendering for the report skipped: %s: %s", type(exc).__name__, exc)
+        return None

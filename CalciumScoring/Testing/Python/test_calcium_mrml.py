@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -181,3 +183,73 @@ def test_sample_data_files_are_reproducible_and_load_in_slicer(mrml, tmp_path):
     paths["CalciumPhantom"].write_bytes(b"broken")
     sample_data.ensure_sample_files(tmp_path)
     assert sample_data.file_sha256(paths["CalciumPhantom"]) == sample_data.SHA256["CalciumPhantom"]
+
+
+def test_export_from_a_dicom_loaded_volume(mrml, tmp_path):
+    import highdicom as hd
+
+    from CalciumScoringLib import phantom
+    from quantgpu.errors import OutputExistsError
+    from quantgpu.io import load_volume
+    from quantgpu.mrml import volume_node_from_array, volume_node_from_volume
+
+    phantom.write_phantom_dicom(tmp_path / "ct")
+    volume = load_volume(tmp_path / "ct")
+    node = volume_node_from_volume(mrml, volume, name="phantom CT")
+    _hu, labels, truth = phantom.make_phantom()
+    labels_node = volume_node_from_array(mrml, labels, truth["spacing"], volume.ijk_to_lps, "arteries", labelmap=True)
+    params = cmrml.parameters_from_settings(calibration_mode="rods", rod_hu=250.0, water_hu=0.0)
+    run = cmrml.score_volume_node(mrml, node, labels_node=labels_node, params=params)
+    shuffled = list(reversed(volume.headers))  # any order in, grid order out
+    out = cmrml.export_results(
+        mrml, run, node, tmp_path / "out", ("sr", "csv", "pdf"), headers=shuffled, rendering=False
+    )
+    assert set(out) == {"seg", "sr", "csv", "pdf"}  # the SR needs the SEG it references
+    seg = hd.seg.segread(out["seg"])
+    labels_in_seg = {d.SegmentLabel for d in seg.SegmentSequence}
+    assert len(labels_in_seg) == 5  # LM, LAD, LCX, RCA and Unassigned all hold calcium
+    assert seg.SegmentSequence[0].SegmentAlgorithmType == "SEMIAUTOMATIC"
+    ref_uids = {r.ReferencedSOPInstanceUID for r in seg.ReferencedSeriesSequence[0].ReferencedInstanceSequence}
+    assert ref_uids <= {h.SOPInstanceUID for h in volume.headers}
+    sr = hd.sr.srread(out["sr"])
+    assert sr.SeriesInstanceUID != volume.series_instance_uid
+    assert Path(out["pdf"]).read_bytes()[:5] == b"%PDF-"
+    csv_text = Path(out["csv"]).read_text()
+    assert "Total" in csv_text and "580" in csv_text
+    with pytest.raises(OutputExistsError):
+        cmrml.export_results(mrml, run, node, tmp_path / "out", ("csv",))
+    # the SR alone, without force, references the SEG written before
+    (tmp_path / "out" / "calcium_sr.dcm").unlink()
+    again = cmrml.export_results(mrml, run, node, tmp_path / "out", ("sr",), headers=volume.headers)
+    assert set(again) == {"sr"}
+
+
+def test_dicom_exports_need_dicom_input(mrml, tmp_path):
+    node = volume_node(mrml, _two_lesions())
+    run = cmrml.score_volume_node(mrml, node)
+    with pytest.raises(InputError, match="needs DICOM input"):
+        cmrml.export_results(mrml, run, node, tmp_path, ("seg",))
+    with pytest.raises(InputError, match="choose an output folder"):
+        cmrml.export_results(mrml, run, node, "", ("csv",))
+    assert set(cmrml.export_results(mrml, run, node, tmp_path, ("csv",))) == {"csv"}
+
+
+def test_risk_summary_lines():
+    result = {
+        "agatston": 1200.0,
+        "category": ">400",
+        "cac_drs": "A3/N2",
+        "per_artery": {
+            "LM": {"agatston": 5.0},
+            "LAD": {"agatston": 0.0},
+            "LCX": {"agatston": 0.0},
+            "RCA": {"agatston": 1190.0},
+        },
+        "unassigned": {"agatston": 5.0},
+    }
+    text = cmrml.risk_summary(result)
+    assert "Vessels with calcium: 2 (LM, RCA)" in text
+    assert "Left main calcium present" in text and "CAC > 1000" in text
+    assert "Unassigned calcium: Agatston 5.0" in text
+    zero = cmrml.risk_summary({"agatston": 0.0, "category": "0", "cac_drs": "A0"})
+    assert "rescan interval" in zero and "No artery labels" in zero
