@@ -377,3 +377,21 @@ def test_hanging_puts_chest_walls_back_to_back(tmp_path):
     assert not any("chest wall" in w for w in mirrored.warnings)
     order = mgio.hanging_order([lcc, rcc])
     assert order[0] is rcc and order[1] is lcc and order[2] is None
+
+
+def test_burned_in_label_on_digitised_film_is_outside_the_breast_mask(tmp_path):
+    """A digitised film (SC, Modality MG, no spacing) with a burned-in label box and a film border:
+    after reading, mammo A's breast mask keeps the breast and rejects the label."""
+    from MammoCADLib.breast import segment_breast
+    from MammoCADLib.phantom import make_phantom
+
+    p = make_phantom(shape=(1024, 1024), view="CC", laterality="R", seed=3, label_box=True, film_border=True)
+    assert p.label_box is not None
+    path = mgio.write_mg(tmp_path / "film.dcm", p.image, None, "R", "CC", secondary_capture=True)
+    m = mgio.read_mammogram(path)
+    assert m.pixel_spacing_mm is None and m.laterality == "R"
+    region = segment_breast(mgio.hanging(m), "left" if m.laterality == "L" else "right")  # hanging side
+    r0, c0, r1, c1 = p.label_box
+    assert not region.mask[r0:r1, c0:c1].any()
+    dice = 2 * np.logical_and(region.mask, p.breast_mask).sum() / (region.mask.sum() + p.breast_mask.sum())
+    assert dice >= 0.95
