@@ -2,8 +2,8 @@
 
 Automatic AIF after Mouridsen 2006 (MRM 55:524): AUC ≥ 90th percentile → drop roughness ∫C''² above
 the 75th percentile → curves normalised to unit area → k-means (k = 5, seeded from first-moment
-quantiles) → earliest-moment cluster, re-clustered once → the ``n_voxels`` highest-peak members
-averaged. Inputs are concentration curves [t, ...] with frame times in seconds.
+quantiles) → earliest-moment cluster, re-clustered once (kept only if >= 4 voxels remain) → at most
+``n_voxels`` highest-peak members averaged. Inputs are concentration curves [t, ...] with frame times in seconds.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ log = logging.getLogger("PerfusionAnalysisLib.aif")
 
 TISSUE_BASELINE_HU = (30.0, 100.0)  # brain parenchyma before contrast; excludes air, fat, CSF and bone
 VESSEL_MIP_HU = 150.0  # temporal maximum above this: a vessel
+MIN_AIF_VOXELS = 4
 
 
 @dataclass
@@ -100,12 +101,13 @@ def auto_aif(conc, frame_times_s, mask=None, n_voxels: int = 8) -> AIFResult:
         raise InputError("no enhancing voxels for the automatic AIF")
     norm = (curves[:, keep] / auc[keep]).T  # unit area
     moment = np.trapezoid(curves[:, keep] * t[:, None], t, axis=0) / auc[keep]
-    members = keep
-    for _ in range(2):  # cluster, then re-cluster the earliest cluster once
-        if members.size <= n_voxels:
-            break
-        local = _earliest_cluster(norm[np.searchsorted(keep, members)], moment[np.searchsorted(keep, members)])
-        members = members[local]
+    pos = np.arange(keep.size)
+    members = pos[_earliest_cluster(norm, moment)]
+    if members.size > n_voxels:  # re-cluster the earliest cluster once (unless it would leave < 4 voxels)
+        sub = members[_earliest_cluster(norm[members], moment[members])]
+        if sub.size >= min(MIN_AIF_VOXELS, n_voxels):
+            members = sub
+    members = keep[members]
     peaks = curves[:, members].max(axis=0)
     members = members[np.argsort(-peaks, kind="stable")[:n_voxels]]
     return _result(curves, idx, np.sort(members), t, vox_shape)
@@ -114,19 +116,17 @@ def auto_aif(conc, frame_times_s, mask=None, n_voxels: int = 8) -> AIFResult:
 def auto_vof(conc, frame_times_s, mask=None, n_voxels: int = 8, after_s: float | None = None) -> AIFResult:
     """Automatic VOF: the ``n_voxels`` highest-AUC voxels whose peak comes after ``after_s``.
 
-    ``after_s`` defaults to the median peak time of the top-1 % AUC voxels (veins peak after arteries).
+    ``after_s`` defaults to the earliest peak time among the top-10 % AUC voxels (the arterial
+    peak): veins peak after arteries and, in large sinuses, hold the highest AUC.
     """
     curves, idx, t, vox_shape = _curves(conc, frame_times_s, mask)
     auc = np.trapezoid(curves, t, axis=0)
     peak_t = t[np.argmax(curves, axis=0)]
     if after_s is None:
-        top = auc >= np.quantile(auc, 0.99)
-        after_s = float(np.median(peak_t[top]))
+        after_s = float(peak_t[auc >= np.quantile(auc, 0.90)].min())
     cand = np.flatnonzero((peak_t > after_s) & (auc > 0))
     if cand.size == 0:
-        cand = np.flatnonzero(auc > 0)
-    if cand.size == 0:
-        raise InputError("no enhancing voxels for the automatic VOF")
+        raise InputError("no enhancing voxels peak after the arterial peak; cannot place a VOF automatically")
     members = cand[np.argsort(-auc[cand], kind="stable")[:n_voxels]]
     return _result(curves, idx, np.sort(members), t, vox_shape)
 
