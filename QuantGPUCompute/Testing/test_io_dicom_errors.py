@@ -191,3 +191,25 @@ def test_inputs_are_not_modified(tmp_path):
     mtimes = {p: p.stat().st_mtime_ns for p in paths}
     load_volume(tmp_path)
     assert all(p.read_bytes() == before[p] and p.stat().st_mtime_ns == mtimes[p] for p in paths)
+
+
+def test_results_beside_the_series_are_ignored(tmp_path):
+    # A SEG and an SR from an earlier analysis sit next to the CT; the CT still loads as the one series.
+    _axial(tmp_path, [0.0, 1.0, 2.0])
+    seg = write_slice(
+        tmp_path / "seg.dcm", PIX, position=(0, 0, 0), series_uid="1.2.9", SOPClassUID=pydicom.uid.SegmentationStorage
+    )
+    sr = pydicom.Dataset()
+    sr.SOPClassUID = pydicom.uid.Comprehensive3DSRStorage
+    sr.SOPInstanceUID = pydicom.uid.generate_uid()
+    sr.SeriesInstanceUID = "1.2.10"
+    sr.Modality = "SR"
+    sr.file_meta = pydicom.dataset.FileMetaDataset()
+    sr.file_meta.TransferSyntaxUID = pydicom.uid.ExplicitVRLittleEndian
+    sr.save_as(tmp_path / "sr.dcm", enforce_file_format=True)
+    vol = load_volume(tmp_path)
+    assert vol.array.shape == (3, 4, 5)
+    assert [i.series_instance_uid for i in list_series(tmp_path)] == [UID]
+    # Named explicitly, the SEG is refused with a reason.
+    with pytest.raises(InputError, match="Segmentation object, not an image series"):
+        load_volume([seg])

@@ -20,6 +20,12 @@ from ..errors import InputError
 
 # Media Storage Directory (DICOMDIR) is an index, not an image.
 _DICOMDIR_SOP_CLASS = "1.2.840.10008.1.3.10"
+# Derived objects that have Rows/Columns but are results, not images to analyse
+# (our own SEG and Parametric Map exports often sit beside the source series).
+_DERIVED_SOP_CLASSES = {
+    "1.2.840.10008.5.1.4.1.1.66.4": "Segmentation",
+    "1.2.840.10008.5.1.4.1.1.30": "Parametric Map",
+}
 
 
 @dataclass
@@ -80,6 +86,10 @@ def read_headers(files: Iterable[Path], source: str, explicit: bool) -> list[Hea
         if sop_class == _DICOMDIR_SOP_CLASS or "Rows" not in ds or "Columns" not in ds:
             if explicit:
                 raise InputError("DICOM file holds no image (no Rows/Columns)", path)
+            continue
+        if sop_class in _DERIVED_SOP_CLASSES:
+            if explicit:
+                raise InputError(f"DICOM {_DERIVED_SOP_CLASSES[sop_class]} object, not an image series", path)
             continue
         headers.append(Header(path, ds))
     if not headers:
