@@ -75,13 +75,12 @@ def _check_same_grid(headers: list[Header]) -> None:
         size = (int(h.get("Rows")), int(h.get("Columns")))
         if size != size0:
             raise InputError(
-                f"mixed image sizes in one series: {size[0]}x{size[1]} here, "
-                f"{size0[0]}x{size0[1]} in {first.path.name}",
+                f"mixed image sizes in one series: {size[0]}x{size[1]} here, {size0[0]}x{size0[1]} in {first.name}",
                 h.path,
             )
         ps = pixel_spacing(h)
         if not np.allclose(ps, ps0, rtol=1e-4, atol=1e-6):
-            raise InputError(f"mixed pixel spacing in one series: {ps} here, {ps0} in {first.path.name}", h.path)
+            raise InputError(f"mixed pixel spacing in one series: {ps} here, {ps0} in {first.name}", h.path)
 
 
 def stack_slices(headers: list[Header], source: str, allow_repeats: bool) -> SliceStack:
@@ -113,7 +112,7 @@ def stack_slices(headers: list[Header], source: str, allow_repeats: bool) -> Sli
         if np.max(np.abs(iop - iop0)) > ORIENTATION_TOL:
             raise InputError(
                 f"mixed slice orientations in one series: {np.round(iop, 4).tolist()} here, "
-                f"{np.round(iop0, 4).tolist()} in {headers[0].path.name}",
+                f"{np.round(iop0, 4).tolist()} in {headers[0].name}",
                 h.path,
             )
     row, col = iop0[:3], iop0[3:]
@@ -134,8 +133,8 @@ def stack_slices(headers: list[Header], source: str, allow_repeats: bool) -> Sli
             if len(group) > 1:
                 a, b = headers[group[0]], headers[group[1]]
                 raise InputError(
-                    f"duplicate slice position {along[group[0]]:.3f} mm along the normal in {a.path.name} and "
-                    f"{b.path.name} ({len(group)} slices there); if this is a time series, load it as 4D",
+                    f"duplicate slice position {along[group[0]]:.3f} mm along the normal in {a.name} and "
+                    f"{b.name} ({len(group)} slices there); if this is a time series, load it as 4D",
                     source,
                 )
 
@@ -155,7 +154,7 @@ def stack_slices(headers: list[Header], source: str, allow_repeats: bool) -> Sli
             n = int(bad[0])
             a, b = headers[firsts[n]], headers[firsts[n + 1]]
             raise InputError(
-                f"non-uniform slice spacing: gap of {increments[n]:.3f} mm between {a.path.name} and {b.path.name} "
+                f"non-uniform slice spacing: gap of {increments[n]:.3f} mm between {a.name} and {b.name} "
                 f"(slices {n} and {n + 1} of {len(positions)}), expected {median:.3f} mm"
                 f"{' (missing slices?)' if increments[n] > median else ''}",
                 source,

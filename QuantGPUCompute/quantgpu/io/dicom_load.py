@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 import pydicom
@@ -45,7 +46,7 @@ def list_dicom_series(path_or_paths: PathInput) -> list[SeriesInfo]:
                 series_number=int(num) if num not in (None, "") else None,
                 series_description=str(ds.get("SeriesDescription", "") or ""),
                 modality=str(ds.get("Modality")) if ds.get("Modality") else None,
-                files=[str(h.path) for h in headers],
+                files=list(dict.fromkeys(str(h.path) for h in headers)),
                 rows=int(ds.Rows),
                 columns=int(ds.Columns),
                 n_positions=n_positions,
@@ -63,34 +64,53 @@ def _one_series(groups: dict[str, list[Header]], source: str) -> list[Header]:
     raise InputError(f"{len(groups)} series found where one is expected: {labels}; choose one series", source)
 
 
-def read_slice_pixels(h: Header) -> np.ndarray:
-    """One slice's stored values with the modality rescale applied, float32 [rows, columns]."""
-    try:
-        ds = pydicom.dcmread(h.path)
-    except Exception as exc:
-        raise InputError(f"unreadable DICOM file ({type(exc).__name__}: {exc})", h.path) from None
-    if "PixelData" not in ds and "FloatPixelData" not in ds and "DoubleFloatPixelData" not in ds:
-        raise InputError("DICOM image has no pixel data", h.path)
-    if int(ds.get("SamplesPerPixel", 1)) != 1:
-        raise InputError(f"colour images are not supported ({ds.get('PhotometricInterpretation')})", h.path)
-    if int(ds.get("NumberOfFrames", 1) or 1) > 1:
-        raise InputError("multi-frame DICOM images are not supported; export the series as single frames", h.path)
-    try:
-        stored = ds.pixel_array
-    except Exception as exc:
-        ts = getattr(ds.file_meta, "TransferSyntaxUID", "?")
-        raise InputError(f"cannot decode pixel data (transfer syntax {ts}): {exc}", h.path) from None
-    if stored.shape != (int(ds.Rows), int(ds.Columns)):
-        raise InputError(f"pixel data shape {stored.shape} does not match Rows x Columns", h.path)
-    # Modality LUT (PS3.3 C.11.1): output = stored * RescaleSlope + RescaleIntercept.
-    slope = float(ds.get("RescaleSlope", 1.0) or 1.0)
-    intercept = float(ds.get("RescaleIntercept", 0.0) or 0.0)
-    values = stored.astype(np.float32)
-    if slope != 1.0:
-        values *= np.float32(slope)
-    if intercept != 0.0:
-        values += np.float32(intercept)
-    return values
+class PixelReader:
+    """Reads slices' stored values; an enhanced multi-frame file is decoded once for all its frames."""
+
+    def __init__(self) -> None:
+        self._frames: dict[Path, np.ndarray] = {}
+
+    def _decode(self, h: Header) -> np.ndarray:
+        try:
+            ds = pydicom.dcmread(h.path)
+        except Exception as exc:
+            raise InputError(f"unreadable DICOM file ({type(exc).__name__}: {exc})", h.path) from None
+        if "PixelData" not in ds and "FloatPixelData" not in ds and "DoubleFloatPixelData" not in ds:
+            raise InputError("DICOM image has no pixel data", h.path)
+        if int(ds.get("SamplesPerPixel", 1)) != 1:
+            raise InputError(f"colour images are not supported ({ds.get('PhotometricInterpretation')})", h.path)
+        n_frames = int(ds.get("NumberOfFrames", 1) or 1)
+        if n_frames > 1 and h.frame is None:
+            raise InputError(
+                "multi-frame image without per-frame geometry (functional groups) is not supported", h.path
+            )
+        try:
+            stored = ds.pixel_array
+        except Exception as exc:
+            ts = getattr(ds.file_meta, "TransferSyntaxUID", "?")
+            raise InputError(f"cannot decode pixel data (transfer syntax {ts}): {exc}", h.path) from None
+        expected = (int(ds.Rows), int(ds.Columns)) if n_frames == 1 else (n_frames, int(ds.Rows), int(ds.Columns))
+        if stored.shape != expected:
+            raise InputError(f"pixel data shape {stored.shape} does not match the header {expected}", h.path)
+        return stored
+
+    def __call__(self, h: Header) -> np.ndarray:
+        """One slice's values with the modality rescale applied, float32 [rows, columns]."""
+        if h.frame is None:
+            stored = self._decode(h)
+        else:
+            if h.path not in self._frames:
+                self._frames[h.path] = self._decode(h)
+            stored = self._frames[h.path][h.frame]
+        # Modality LUT (PS3.3 C.11.1): output = stored * RescaleSlope + RescaleIntercept.
+        slope = float(h.get("RescaleSlope", 1.0) or 1.0)
+        intercept = float(h.get("RescaleIntercept", 0.0) or 0.0)
+        values = stored.astype(np.float32)
+        if slope != 1.0:
+            values *= np.float32(slope)
+        if intercept != 0.0:
+            values += np.float32(intercept)
+        return values
 
 
 def _volume_from_stack(stack: SliceStack, slices: list[Header], source: str, array: np.ndarray) -> Volume:
@@ -114,8 +134,9 @@ def load_dicom_volume(path_or_paths: PathInput) -> Volume:
     slices = [group[0] for group in stack.positions]
     rows, cols = int(slices[0].ds.Rows), int(slices[0].ds.Columns)
     array = np.empty((len(slices), rows, cols), dtype=np.float32)
+    read = PixelReader()
     for k, h in enumerate(slices):
-        array[k] = read_slice_pixels(h)
+        array[k] = read(h)
     return _volume_from_stack(stack, slices, source, array)
 
 
@@ -135,9 +156,10 @@ def load_dicom_series_4d(path_or_paths: PathInput, frame_interval_s: float | Non
     frames, times = order_frames(stack.positions, source, frame_interval_s)
     rows, cols = int(headers[0].ds.Rows), int(headers[0].ds.Columns)
     data = np.empty((len(frames), len(stack.positions), rows, cols), dtype=np.float32)
+    read = PixelReader()
     for t, frame in enumerate(frames):
         for k, h in enumerate(frame):
-            data[t, k] = read_slice_pixels(h)
+            data[t, k] = read(h)
     first = _volume_from_stack(stack, frames[0], source, data[0])
     ds = headers[0].ds
     return Series4D(

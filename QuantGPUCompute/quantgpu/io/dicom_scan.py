@@ -17,6 +17,7 @@ import pydicom
 from pydicom.errors import InvalidDicomError
 
 from ..errors import InputError
+from .dicom_multiframe import frame_headers, is_enhanced_multiframe
 
 # Media Storage Directory (DICOMDIR) is an index, not an image.
 _DICOMDIR_SOP_CLASS = "1.2.840.10008.1.3.10"
@@ -34,9 +35,15 @@ class Header:
 
     path: Path
     ds: Any
+    frame: int | None = None  # frame index in an enhanced multi-frame file
 
     def get(self, keyword: str, default=None):
         return self.ds.get(keyword, default)
+
+    @property
+    def name(self) -> str:
+        """File name (and frame) for messages."""
+        return self.path.name if self.frame is None else f"{self.path.name} frame {self.frame + 1}"
 
 
 def expand_paths(path_or_paths: str | os.PathLike | Sequence[str | os.PathLike]) -> tuple[list[Path], str]:
@@ -91,6 +98,9 @@ def read_headers(files: Iterable[Path], source: str, explicit: bool) -> list[Hea
             if explicit:
                 raise InputError(f"DICOM {_DERIVED_SOP_CLASSES[sop_class]} object, not an image series", path)
             continue
+        if is_enhanced_multiframe(ds):
+            headers.extend(Header(path, fh, frame=n) for n, fh in frame_headers(path, ds))
+            continue
         headers.append(Header(path, ds))
     if not headers:
         raise InputError(f"no DICOM image files found ({n_checked} files checked)", source)
@@ -115,4 +125,6 @@ def series_label(headers: list[Header]) -> str:
     desc = str(ds.get("SeriesDescription", "") or "")
     num_text = f"#{num}" if num not in (None, "") else "#?"
     desc_text = f" '{desc}'" if desc else ""
-    return f"series {num_text}{desc_text} ({ds.get('Modality', '?')}, {len(headers)} files)"
+    n_files = len({h.path for h in headers})
+    frames = f", {len(headers)} frames" if len(headers) != n_files else ""
+    return f"series {num_text}{desc_text} ({ds.get('Modality', '?')}, {n_files} files{frames})"

@@ -81,8 +81,8 @@ def order_frames(
     for group in positions:
         if len(group) != n_frames:
             raise InputError(
-                f"incomplete time series: {len(group)} frames at the slice of {group[0].path.name}, "
-                f"{n_frames} at the slice of {positions[0][0].path.name}",
+                f"incomplete time series: {len(group)} frames at the slice of {group[0].name}, "
+                f"{n_frames} at the slice of {positions[0][0].name}",
                 source,
             )
     if frame_interval_s is not None and not (np.isfinite(frame_interval_s) and frame_interval_s > 0):
