@@ -63,7 +63,10 @@ def preset_names(ctx) -> list[str]:
 
 
 def default_preset(volume_node) -> str:
-    """A CT preset for volumes in Hounsfield units (air below -500), else the MR preset."""
+    """The MR preset for MR volumes, the CT preset for CT or for values in Hounsfield units (air below -500)."""
+    modality = volume_node.GetAttribute("DICOM.Modality")
+    if modality in ("CT", "MR"):
+        return CT_PRESET if modality == "CT" else MR_PRESET
     image = volume_node.GetImageData()
     low = image.GetScalarRange()[0] if image is not None else 0.0
     return CT_PRESET if low < -500 else MR_PRESET
