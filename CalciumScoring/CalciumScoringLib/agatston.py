@@ -290,7 +290,7 @@ def score_calcium(
     mass_of = hu_sum * (voxel_mm3 / 1000.0) * c_ha if c_ha is not None else None
     keep = counted[lesion_of_voxel]
     groups = _lesion_counts_3d(
-        to_numpy(flat[keep]), to_numpy(lesion_of_voxel[keep]), to_numpy(lesion_value), volume.shape
+        xp, lesion_map, flat[keep], lesion_of_voxel[keep], counted, lesion_value, params.connectivity
     )
 
     def totals(mask, count) -> ArteryScore:
@@ -326,40 +326,60 @@ def score_calcium(
     )
 
 
-def _lesion_counts_3d(flat, lesion_of_voxel, lesion_value, shape) -> dict:
+def _lesion_counts_3d(xp, lesion_map, flat, lesion_of_voxel, counted, lesion_value, connectivity: int) -> dict:
     """Number of 26-connected 3-D lesions, in total and per artery value (1..5).
 
-    ``flat`` are the sorted flat indices of the counted voxels and
-    ``lesion_of_voxel`` their 2-D lesion ids. Two 2-D lesions join when a voxel of
-    one is a 26-neighbour of a voxel of the other; the neighbour look-up runs on
-    the counted voxels only (host NumPy), which is far cheaper than labelling the
-    whole grid a second time.
+    ``flat`` are the sorted flat indices of the counted voxels, ``lesion_of_voxel``
+    their 2-D lesion ids in ``lesion_map``. Two counted 2-D lesions join when a voxel
+    of one is a 26-neighbour of a voxel of the other: the neighbours are looked up
+    directly in ``lesion_map`` for the counted voxels only (no second labelling of
+    the whole grid), and the lesion graph is split into components on the host.
+    In-slice neighbours matter only for 4-connected lesions (diagonal contacts).
     """
     if flat.size == 0:
         return {"total": 0}
-    nk, nj, ni = shape
-    k, j, i = np.unravel_index(flat, shape)
-    ids, node = np.unique(lesion_of_voxel, return_inverse=True)
-    edges_a, edges_b = [], []
-    # forward half of the 26-neighbourhood: 9 offsets in the next slice, 4 in the same slice
-    offsets = [(1, dj, di) for dj in (-1, 0, 1) for di in (-1, 0, 1)] + [(0, 0, 1), (0, 1, -1), (0, 1, 0), (0, 1, 1)]
-    for ok, oj, oi in offsets:
-        kk, jj, ii = k + ok, j + oj, i + oi
-        inside = (kk < nk) & (jj >= 0) & (jj < nj) & (ii >= 0) & (ii < ni)
-        target = (kk[inside] * nj + jj[inside]) * ni + ii[inside]
-        pos = np.searchsorted(flat, target)
-        pos[pos == flat.size] = 0
-        hit = flat[pos] == target
-        src = node[inside][hit]
-        dst = node[pos[hit]]
-        differ = src != dst
-        edges_a.append(src[differ])
-        edges_b.append(dst[differ])
-    a = np.concatenate(edges_a)
-    b = np.concatenate(edges_b)
+    nk, nj, ni = lesion_map.shape
+    plane = nj * ni
+    by_id = lesion_map.ravel()
+    sources, targets = [], []
+
+    def link(src, neighbour) -> None:
+        keep = counted[neighbour] & (neighbour != src)
+        src, neighbour = src[keep], neighbour[keep]
+        if src.size == 0:
+            return
+        # voxels come in flat order, so equal (src, neighbour) pairs form runs: keep the run starts
+        new = xp.ones(src.size, dtype=bool)
+        new[1:] = (src[1:] != src[:-1]) | (neighbour[1:] != neighbour[:-1])
+        sources.append(to_numpy(src[new]))
+        targets.append(to_numpy(neighbour[new]))
+
+    def link_offsets(flat_v, src_v, offsets) -> None:
+        j = (flat_v % plane) // ni
+        i = flat_v % ni
+        for ok, oj, oi in offsets:
+            valid = (j + oj >= 0) & (j + oj < nj) & (i + oi >= 0) & (i + oi < ni)
+            link(src_v[valid], by_id[flat_v[valid] + (ok * plane + oj * ni + oi)])
+
+    if connectivity == 4:  # diagonal contacts inside a slice join 4-connected 2-D lesions in 3-D
+        link_offsets(flat, lesion_of_voxel, [(0, 1, -1), (0, 1, 1)])
+    below_top = flat < (nk - 1) * plane  # voxels with a next slice
+    flat, lesion_of_voxel = flat[below_top], lesion_of_voxel[below_top]
+    above = by_id[flat + plane]
+    link(lesion_of_voxel, above)
+    # With 8-connected 2-D lesions, when the voxel straight above is a candidate every candidate
+    # among its 8 in-slice neighbours belongs to the same 2-D lesion: only voxels with
+    # background above need the other 8 offsets. 4-connected lesions need them all.
+    rest = xp.ones(flat.size, dtype=bool) if connectivity == 4 else above == 0
+    next_slice = [(1, dj, di) for dj in (-1, 0, 1) for di in (-1, 0, 1) if (dj, di) != (0, 0)]
+    link_offsets(flat[rest], lesion_of_voxel[rest], next_slice)
+    ids = to_numpy(xp.flatnonzero(counted))  # counted 2-D lesion ids, sorted
+    a = np.searchsorted(ids, np.concatenate(sources)) if sources else np.zeros(0, dtype=np.int64)
+    b = np.searchsorted(ids, np.concatenate(targets)) if targets else np.zeros(0, dtype=np.int64)
     graph = coo_matrix((np.ones(a.size, dtype=np.int8), (a, b)), shape=(ids.size, ids.size))
     n, component = connected_components(graph, directed=False)
-    pairs = np.unique(component.astype(np.int64) * 8 + lesion_value[ids])
+    values = to_numpy(lesion_value)[ids].astype(np.int64)
+    pairs = np.unique(component.astype(np.int64) * 8 + values)
     per_value = np.bincount(pairs % 8, minlength=8)
     out = {"total": int(n)}
     out.update({value: int(per_value[value]) for value in range(1, 6)})
