@@ -180,7 +180,7 @@ def find_pectoral(
     edges = canny(smooth, sigma=2.0)
     gr = ndi.sobel(smooth, axis=0)
     gc = ndi.sobel(smooth, axis=1)
-    interior = ndi.binary_erosion(small_mask, iterations=max(1, int(round(2.0 / spacing))))
+    interior = ndi.binary_erosion(small_mask, iterations=max(1, round(2.0 / spacing)))
     region = np.zeros_like(small_mask)
     region[top : top + int(0.6 * (bottom - top + 1)), :] = True
     use = edges & interior & region & (gr < 0) & (gc < 0)  # brighter up and towards the chest wall

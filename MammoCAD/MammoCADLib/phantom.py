@@ -234,7 +234,7 @@ def make_phantom(
         for pr, pc in pts:
             dia = rng.uniform(*calc_diameter_mm)
             patch, half = _calcification_patch(dia / 2.0 / s)
-            ir, ic = int(round(pr)), int(round(pc))
+            ir, ic = round(pr), round(pc)
             calc_layer[ir - half : ir + half + 1, ic - half : ic + half + 1] += calc_mu * s * patch
             members.append(len(calcs))
             calcs.append({"center_px": [ir, ic], "diameter_mm": dia, "cluster_id": k})
@@ -249,7 +249,7 @@ def make_phantom(
     box = None
     border = 0
     if film_border:
-        border = max(4, int(round(0.01 * min(rows, cols))))
+        border = max(4, round(0.01 * min(rows, cols)))
         level = float(image.max())
         image[:border, :] = level
         image[-border:, :] = level
