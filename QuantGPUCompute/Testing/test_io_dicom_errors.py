@@ -31,7 +31,7 @@ def test_missing_path():
 def test_directory_without_dicom(tmp_path):
     (tmp_path / "readme.txt").write_text("not an image")
     (tmp_path / "sub").mkdir()
-    (tmp_path / "sub" / "x.bin").write_bytes(b"\0" * 300)
+    (tmp_path / "sub" / "x.bin").write_bytes(b"\x08\x00\x10\x00" + bytes(range(256)))  # looks like a raw dataset
     with pytest.raises(InputError, match=r"no DICOM image files found \(2 files checked\)") as err:
         load_volume(tmp_path)
     assert str(tmp_path) in str(err.value)

@@ -166,3 +166,18 @@ def test_writer_non_integer_values_within_half_a_step(tmp_path):
     vol = load_volume(tmp_path / "ct")
     step = 3005.0 / 65000.0  # value range / stored levels used by the writer
     assert np.max(np.abs(vol.array - values)) <= step / 2 + 1e-3
+
+
+def test_raw_datasets_without_preamble(tmp_path):
+    # Older tools write the dataset alone: no 128-byte preamble, no 'DICM', no file meta.
+    for k in range(3):
+        path = write_slice(tmp_path / f"tmp{k}.dcm", _stored(k), position=(0, 0, 2.0 * k), series_uid=UID, slope=1.0)
+        ds = pydicom.dcmread(path)
+        del ds.file_meta
+        ds.preamble = None
+        ds.save_as(tmp_path / f"raw{k}", implicit_vr=True, little_endian=True)
+        path.unlink()
+    assert (tmp_path / "raw0").read_bytes()[:2] == b"\x08\x00"
+    vol = load_volume(tmp_path)
+    assert vol.spacing[0] == pytest.approx(2.0)
+    np.testing.assert_array_equal(vol.array[2], _stored(2))

@@ -7,11 +7,10 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-import pydicom
 
 from ..errors import InputError
 from .dicom_geometry import SliceStack, stack_slices
-from .dicom_scan import Header, expand_paths, group_by_series, read_headers, series_label
+from .dicom_scan import Header, dcmread, expand_paths, group_by_series, read_headers, series_label
 from .dicom_time import order_frames
 from .volume import Series4D, SeriesInfo, Volume, ijk_to_lps_matrix
 
@@ -72,7 +71,7 @@ class PixelReader:
 
     def _decode(self, h: Header) -> np.ndarray:
         try:
-            ds = pydicom.dcmread(h.path)
+            ds = dcmread(h.path)
         except Exception as exc:
             raise InputError(f"unreadable DICOM file ({type(exc).__name__}: {exc})", h.path) from None
         if "PixelData" not in ds and "FloatPixelData" not in ds and "DoubleFloatPixelData" not in ds:

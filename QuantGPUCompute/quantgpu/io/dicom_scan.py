@@ -14,7 +14,9 @@ from pathlib import Path
 from typing import Any
 
 import pydicom
+from pydicom.dataset import FileMetaDataset
 from pydicom.errors import InvalidDicomError
+from pydicom.uid import ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
 from ..errors import InputError
 from .dicom_multiframe import frame_headers, is_enhanced_multiframe
@@ -67,6 +69,42 @@ def expand_paths(path_or_paths: str | os.PathLike | Sequence[str | os.PathLike])
     return files, source
 
 
+def _looks_like_raw_dataset(path: Path) -> bool:
+    """A dataset written without preamble and file meta (older tools) starts with a group 0008 tag."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(4)
+    except OSError:
+        return False
+    return head[:2] == b"\x08\x00"
+
+
+def dcmread(path: Path, stop_before_pixels: bool = False):
+    """``pydicom.dcmread`` that also reads preamble-less (raw) datasets.
+
+    Raises ``InvalidDicomError`` for files that are not DICOM at all.
+    """
+    try:
+        return pydicom.dcmread(path, stop_before_pixels=stop_before_pixels)
+    except InvalidDicomError:
+        if not _looks_like_raw_dataset(path):
+            raise
+    try:
+        ds = pydicom.dcmread(path, stop_before_pixels=stop_before_pixels, force=True)
+    except Exception:
+        raise InvalidDicomError("not a DICOM file") from None
+    if "SOPClassUID" not in ds:
+        raise InvalidDicomError("not a DICOM file")
+    # Without file meta the transfer syntax is what the reader detected.
+    implicit, little = ds.original_encoding
+    ds.file_meta = FileMetaDataset()
+    if implicit:
+        ds.file_meta.TransferSyntaxUID = ImplicitVRLittleEndian
+    else:
+        ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian if little else ExplicitVRBigEndian
+    return ds
+
+
 def read_headers(files: Iterable[Path], source: str, explicit: bool) -> list[Header]:
     """Headers of the DICOM image files among ``files``.
 
@@ -79,7 +117,7 @@ def read_headers(files: Iterable[Path], source: str, explicit: bool) -> list[Hea
     for path in files:
         n_checked += 1
         try:
-            ds = pydicom.dcmread(path, stop_before_pixels=True)
+            ds = dcmread(path, stop_before_pixels=True)
         except InvalidDicomError:
             if explicit:
                 raise InputError("not a DICOM file", path) from None
