@@ -121,3 +121,13 @@ def test_bad_volume_arguments(mrml):
     empty = mrml.scene.AddNewNodeByClass("vtkMRMLScalarVolumeNode", "empty")
     with pytest.raises(InputError, match="holds no image data"):
         mrml_layer.array_from_volume_node(empty)
+
+
+def test_boolean_mask_becomes_uint8_labelmap(mrml):
+    mask = np.zeros((2, 3, 4), dtype=bool)
+    mask[1, 2, 3] = True
+    node = mrml_layer.volume_node_from_array(mrml, mask, (1.0, 1.0, 1.0), name="mask", labelmap=True)
+    assert node.IsA("vtkMRMLLabelMapVolumeNode")
+    back, _, _ = mrml_layer.array_from_volume_node(node)
+    assert back.dtype == np.uint8
+    np.testing.assert_array_equal(back, mask.astype(np.uint8))

@@ -38,7 +38,7 @@ def _numpy_matrix(vm) -> np.ndarray:
     return np.array([[vm.GetElement(r, c) for c in range(4)] for r in range(4)], dtype=float)
 
 
-def _geometry_ras(array_shape, spacing_kji, ijk_to_lps) -> np.ndarray:
+def _geometry_ras(spacing_kji, ijk_to_lps) -> np.ndarray:
     m = default_ijk_to_lps(spacing_kji) if ijk_to_lps is None else np.asarray(ijk_to_lps, dtype=float)
     if m.shape != (4, 4):
         raise InputError(f"ijk_to_lps must be a 4x4 matrix, got shape {m.shape}")
@@ -66,9 +66,11 @@ def volume_node_from_array(
 ):
     """A new scalar (or labelmap) volume node holding a copy of ``array_kji``."""
     array = np.array(array_kji, copy=True)
+    if array.dtype == bool:
+        array = array.astype(np.uint8)  # VTK has no boolean scalar type
     if array.ndim != 3:
         raise InputError(f"expected a [k, j, i] array, got shape {array.shape}")
-    m_ras = _geometry_ras(array.shape, spacing_kji, ijk_to_lps)
+    m_ras = _geometry_ras(spacing_kji, ijk_to_lps)
     cls = "vtkMRMLLabelMapVolumeNode" if labelmap else "vtkMRMLScalarVolumeNode"
     node = _scene(ctx_or_scene).AddNewNodeByClass(cls, name)
     _set_geometry_and_array(node, array, m_ras)
@@ -273,7 +275,7 @@ def sequence_node_from_series4d(ctx, series: Series4D, name: str = "Series") -> 
     import slicer
 
     scene = ctx.scene
-    m_ras = _geometry_ras(series.frames.shape[1:], series.spacing, series.ijk_to_lps)
+    m_ras = _geometry_ras(series.spacing, series.ijk_to_lps)
     seq = scene.AddNewNodeByClass("vtkMRMLSequenceNode", name)
     seq.SetIndexName("time")
     seq.SetIndexUnit("s")
