@@ -19,8 +19,7 @@ PathInput = str | os.PathLike | Sequence[str | os.PathLike]
 
 def _scan(path_or_paths: PathInput) -> tuple[dict[str, list[Header]], str]:
     files, source = expand_paths(path_or_paths)
-    explicit = not (isinstance(path_or_paths, (str, os.PathLike)) and os.path.isdir(path_or_paths))
-    headers = read_headers(files, source, explicit)
+    headers = read_headers(files, source)
     return group_by_series(headers), source
 
 

@@ -48,8 +48,11 @@ class Header:
         return self.path.name if self.frame is None else f"{self.path.name} frame {self.frame + 1}"
 
 
-def expand_paths(path_or_paths: str | os.PathLike | Sequence[str | os.PathLike]) -> tuple[list[Path], str]:
-    """Files to scan (directories recursively, sorted) and a source label for messages."""
+def expand_paths(
+    path_or_paths: str | os.PathLike | Sequence[str | os.PathLike],
+) -> tuple[list[tuple[Path, bool]], str]:
+    """Files to scan, each with whether the caller named it (directories are searched
+    recursively, sorted), and a source label for messages."""
     if isinstance(path_or_paths, (str, os.PathLike)):
         items = [Path(path_or_paths)]
         source = str(path_or_paths)
@@ -58,12 +61,12 @@ def expand_paths(path_or_paths: str | os.PathLike | Sequence[str | os.PathLike])
         if not items:
             raise InputError("no input files given")
         source = str(items[0].parent if len(items) > 1 else items[0])
-    files: list[Path] = []
+    files: list[tuple[Path, bool]] = []
     for item in items:
         if item.is_dir():
-            files.extend(sorted(p for p in item.rglob("*") if p.is_file()))
+            files.extend((p, False) for p in sorted(item.rglob("*")) if p.is_file())
         elif item.is_file():
-            files.append(item)
+            files.append((item, True))
         else:
             raise InputError("does not exist", item)
     return files, source
@@ -105,7 +108,7 @@ def dcmread(path: Path, stop_before_pixels: bool = False):
     return ds
 
 
-def read_headers(files: Iterable[Path], source: str, explicit: bool) -> list[Header]:
+def read_headers(files: Iterable[tuple[Path, bool]], source: str) -> list[Header]:
     """Headers of the DICOM image files among ``files``.
 
     Files that are not DICOM are skipped when scanning a directory (README, DICOMDIR,
@@ -114,7 +117,7 @@ def read_headers(files: Iterable[Path], source: str, explicit: bool) -> list[Hea
     """
     headers: list[Header] = []
     n_checked = 0
-    for path in files:
+    for path, explicit in files:
         n_checked += 1
         try:
             ds = dcmread(path, stop_before_pixels=True)
