@@ -21,7 +21,7 @@ _TIME_SCALE = {"sec": 1.0, "msec": 1e-3, "usec": 1e-6}
 
 def read_nifti(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray, tuple, float | None]:
     """(array [k,j,i] or [t,k,j,i] float32, ijk_to_lps, spacing (dk,dj,di), frame interval s or None)."""
-    import nibabel as nib
+    import nibabel as nib  # not bundled with desktop Slicer, imported on use
 
     path = Path(path)
     try:

@@ -14,7 +14,6 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import nrrd
 import numpy as np
 
 from ..errors import InputError
@@ -38,6 +37,8 @@ def _check_matrix(m: np.ndarray, path) -> None:
 
 def read_nrrd(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray, tuple, np.ndarray | None]:
     """(array [k,j,i] or [t,k,j,i] float32, ijk_to_lps, spacing (dk,dj,di), frame times or None)."""
+    import nrrd  # pynrrd: not bundled with desktop Slicer, imported on use
+
     path = Path(path)
     try:
         data, header = nrrd.read(str(path), index_order="C")
@@ -111,6 +112,8 @@ def write_nrrd(
     compress: bool = True,
 ) -> Path:
     """Write [k,j,i] (or [t,k,j,i] with ``frame_times_s``) as NRRD in LPS space, atomically."""
+    import nrrd
+
     array = np.asarray(array)
     dk, dj, di = (float(s) for s in spacing)
     if ijk_to_lps is None:
