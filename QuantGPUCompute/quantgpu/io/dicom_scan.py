@@ -64,7 +64,10 @@ def expand_paths(
     files: list[tuple[Path, bool]] = []
     for item in items:
         if item.is_dir():
-            files.extend((p, False) for p in sorted(item.rglob("*")) if p.is_file())
+            try:
+                files.extend((p, False) for p in sorted(item.rglob("*")) if p.is_file())
+            except OSError as exc:
+                raise InputError(f"cannot list directory ({exc.strerror or exc})", item) from None
         elif item.is_file():
             files.append((item, True))
         else:
