@@ -17,6 +17,7 @@ from pathlib import Path
 from ..backend import resolve
 from ..errors import InputError
 from ..output import prepare_output_dir
+from ..samples import sample_names
 
 log = logging.getLogger(__name__)
 
@@ -50,8 +51,12 @@ def serve(
     output_dir: str | Path | None = None,
 ) -> int:
     """Build the workstation, load ``sample`` when given, print the URL and serve until interrupted."""
+    # Check what the user typed before the slow start (Slicer application, views).
     if not 0 <= port <= 65535:
         raise InputError(f"port {port} is outside 0..65535")
+    if sample and sample not in sample_names():
+        raise InputError(f"unknown sample {sample!r}; choose from {', '.join(sample_names())}")
+    resolve(backend)
     ws = build_workstation(backend=backend, output_dir=output_dir)
     if sample:
         ws.load_sample(sample)

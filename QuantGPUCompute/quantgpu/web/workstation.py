@@ -104,12 +104,17 @@ class Workstation:
             self.layout_manager.set_layout(qg_layout)
 
     def _on_vr_preset(self, qg_vr_preset, **_):
-        node = self.volume_node
-        if not node or not qg_vr_preset:
+        if qg_vr_preset:
+            self.set_vr_preset(qg_vr_preset)
+
+    def set_vr_preset(self, preset: str) -> None:
+        """Volume-render the shown volume with ``preset`` (one of the logic's preset names)."""
+        if self.volume_node is None:
             return
-        display = self.mrml.volume_rendering_logic.GetFirstVolumeRenderingDisplayNode(node)
-        if display is not None and display.GetVolumePropertyNode().GetName() != qg_vr_preset:
-            show_volume_rendering(self.mrml, node, preset=qg_vr_preset)
+        display = self.mrml.volume_rendering_logic.GetFirstVolumeRenderingDisplayNode(self.volume_node)
+        if display is None or display.GetVolumePropertyNode().GetName() != preset:
+            show_volume_rendering(self.mrml, self.volume_node, preset=preset)
+        self.state.qg_vr_preset = preset
 
     def reset_views(self) -> None:
         self.slicer_app.display_manager.reset_views()
