@@ -91,9 +91,11 @@ def test_acquisition_number_orders_frames(tmp_path):
     np.testing.assert_allclose(series.frame_times_s, [0.0, 2.0, 4.0])
 
 
-def test_explicit_interval_overrides_header_times(tmp_path):
+def test_explicit_interval_overrides_header_times(tmp_path, caplog):
     _write_4d(tmp_path, 3, 2, lambda t, k: {"AcquisitionTime": _tm(100 + 7 * t)})
-    np.testing.assert_allclose(load_series_4d(tmp_path, frame_interval_s=1.0).frame_times_s, [0, 1, 2])
+    with caplog.at_level("WARNING", logger="quantgpu.io"):
+        np.testing.assert_allclose(load_series_4d(tmp_path, frame_interval_s=1.0).frame_times_s, [0, 1, 2])
+    assert "overrides the frame times in AcquisitionTime (last frame at 14 s, not 2 s)" in caplog.text
 
 
 @pytest.mark.parametrize("bad", [0.0, -1.0, float("nan")])

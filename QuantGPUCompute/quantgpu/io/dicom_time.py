@@ -14,6 +14,7 @@ interval. An explicit ``frame_interval_s`` always wins.
 from __future__ import annotations
 
 import datetime
+import logging
 
 import numpy as np
 from pydicom.valuerep import DT, TM
@@ -22,6 +23,7 @@ from ..errors import InputError
 from .dicom_scan import Header
 
 _DAY_S = 86400.0
+log = logging.getLogger(__name__)
 
 
 def _tm_seconds(value) -> float | None:
@@ -112,18 +114,34 @@ def order_frames(
     frames = [[positions[p][order[p, t]] for p in range(len(positions))] for t in range(n_frames)]
 
     if frame_interval_s is not None:
-        return frames, np.arange(n_frames, dtype=float) * float(frame_interval_s)
+        uniform = np.arange(n_frames, dtype=float) * float(frame_interval_s)
+        if is_clock:
+            header = _header_times(per_pos, order, keyword)
+            if np.max(np.abs(header - uniform)) > 1e-3:
+                log.warning(
+                    "frame interval %.4g s overrides the frame times in %s (last frame at %.4g s, not %.4g s)",
+                    frame_interval_s,
+                    keyword,
+                    header[-1],
+                    uniform[-1],
+                )
+        return frames, uniform
     if not is_clock:
         raise InputError(
             f"frame times missing: frames are numbered ({keyword}) but carry no acquisition time; "
             "give the frame interval in seconds",
             source,
         )
+    times = _header_times(per_pos, order, keyword)
+    if np.any(np.diff(times) <= 0):
+        raise InputError(f"frame times from {keyword} do not increase from frame to frame", source)
+    return frames, times
+
+
+def _header_times(per_pos: np.ndarray, order: np.ndarray, keyword: str) -> np.ndarray:
+    """Frame times in s relative to frame 0: the mean over each frame's slices (mid-acquisition)."""
     sorted_vals = np.take_along_axis(per_pos, order, axis=1)
     if keyword == "TriggerTime":
         sorted_vals = sorted_vals / 1000.0  # ms -> s
     frame_mean = sorted_vals.mean(axis=0)
-    times = frame_mean - frame_mean[0]
-    if np.any(np.diff(times) <= 0):
-        raise InputError(f"frame times from {keyword} do not increase from frame to frame", source)
-    return frames, times
+    return frame_mean - frame_mean[0]
