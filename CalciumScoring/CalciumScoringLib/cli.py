@@ -84,6 +84,14 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         metavar=("ROD_HU", "WATER_HU"),
         help="derive c_HA = 200 / (ROD_HU - WATER_HU) from a 200 mg/cm3 rod and water ROI",
     )
+    p.add_argument(
+        "--risk-factors",
+        type=input_path,
+        metavar="JSON",
+        help="MESA risk factors (JSON object: age, male, race, diabetes, smoker, "
+        "total_cholesterol_mg_dl, hdl_mg_dl, lipid_lowering, systolic_bp_mmhg, bp_medication, "
+        "family_history) for the 10-year CHD risk with CAC",
+    )
     p.add_argument("--no-3d", action="store_true", help="leave the 3D rendering out of the PDF report")
     add_common_arguments(p)
     p.set_defaults(func=run)
@@ -145,6 +153,28 @@ def load_labels(path, volume) -> np.ndarray:
     if not np.array_equal(values, np.round(values)) or values.min() < 0 or values.max() > 4:
         raise InputError("labels must be integers 0..4 (0 none, 1 LM, 2 LAD, 3 LCX, 4 RCA)", path)
     return values.astype(np.uint8)
+
+
+def load_risk_factors(path):
+    """MESA risk factors from a JSON object; InputError on unreadable JSON or unknown keys."""
+    import dataclasses
+    import json
+
+    from .risk import MesaRiskFactors
+
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InputError(f"cannot read risk factors as JSON: {exc}", path) from exc
+    names = {f.name for f in dataclasses.fields(MesaRiskFactors)}
+    if not isinstance(data, dict) or not set(data) <= names or "age" not in data or "male" not in data:
+        raise InputError(
+            f"risk factors must be a JSON object with age, male and any of {', '.join(sorted(names))}", path
+        )
+    try:
+        return MesaRiskFactors(**data)
+    except TypeError as exc:
+        raise InputError(f"bad risk factors: {exc}", path) from exc
 
 
 def output_paths(output_dir: Path, dicom: bool) -> dict[str, Path]:
@@ -210,7 +240,15 @@ def summary_line(result_json: dict) -> str:
 
 
 def score_and_write(
-    volume, labels, params: CalciumParameters, *, backend: str, output_dir, force: bool, render_3d: bool = True
+    volume,
+    labels,
+    params: CalciumParameters,
+    *,
+    backend: str,
+    output_dir,
+    force: bool,
+    render_3d: bool = True,
+    risk_factors=None,
 ) -> dict:
     """Score ``volume`` and write the outputs; returns the result JSON (with "summary" and "outputs")."""
     out_dir = None
@@ -219,6 +257,11 @@ def score_and_write(
         for path in output_paths(out_dir, bool(volume.headers)).values():
             check_writable(path, force)  # before the work
     result = score_calcium(volume.array, volume.spacing, labels=labels, params=params, backend=backend)
+    if risk_factors is not None:
+        from .risk import arterial_age, mesa_chd_risk_10y
+
+        result.mesa = mesa_chd_risk_10y(result.agatston, risk_factors)
+        result.mesa["arterial_age_years"] = arterial_age(result.agatston)  # McClelland 2009 (unverified)
     out = result.to_json()
     warnings = []
     if params.kvp != 120.0:
@@ -239,6 +282,7 @@ def run(args: argparse.Namespace) -> dict:
     volume = load_ct(args.input)
     labels = load_labels(args.labels, volume) if args.labels else None
     params = parameters_from_args(args, kvp=_kvp_from_headers(volume.headers))
+    risk_factors = load_risk_factors(args.risk_factors) if args.risk_factors else None
     return score_and_write(
         volume,
         labels,
@@ -247,12 +291,12 @@ def run(args: argparse.Namespace) -> dict:
         output_dir=args.output_dir,
         force=args.force,
         render_3d=not args.no_3d,
+        risk_factors=risk_factors,
     )
 
 
 def demo(output_dir: Path, backend: str = "auto", force: bool = False, render_3d: bool = True) -> dict:
     """Write the digital phantom as DICOM, score it with its artery labels and rod calibration, write all outputs."""
-
     from .phantom import make_phantom, write_phantom_dicom, write_phantom_labels
 
     out_dir = prepare_output_dir(output_dir)

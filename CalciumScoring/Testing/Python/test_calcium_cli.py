@@ -109,6 +109,30 @@ def test_parameters_from_flags(phantom_files, capsys):
     assert json.loads(out)["agatston"] == pytest.approx(560.0)  # the 1 mm2 rods drop out
 
 
+def test_mesa_risk_factors(phantom_files, tmp_path, capsys):
+    """C12 patient (male, 70, Hispanic, SBP 130, HDL 50, TC 190, BP medication) with the phantom's CAC 580."""
+    factors = {
+        "age": 70,
+        "male": True,
+        "race": "hispanic",
+        "systolic_bp_mmhg": 130,
+        "hdl_mg_dl": 50,
+        "total_cholesterol_mg_dl": 190,
+        "bp_medication": True,
+    }
+    (tmp_path / "risk.json").write_text(json.dumps(factors))
+    code, out, err = run_cli(capsys, phantom_files / "ct.nrrd", "--risk-factors", tmp_path / "risk.json", "--json", "-")
+    assert code == 0, err
+    mesa = json.loads(out)["mesa"]
+    # 1 - 0.99833 ** exp(sum beta x), sum = 2.9225 + 0.2743 ln(581) (calcium.md 2.4)
+    linear = 0.0172 * 70 + 0.4079 - 0.0222 + 0.0043 * 190 - 0.0114 * 50 + 0.0066 * 130 + 0.2278 + 0.2743 * np.log(581)
+    assert mesa["risk_percent"] == pytest.approx(100 * (1 - 0.99833 ** np.exp(linear)))
+    assert mesa["arterial_age_years"] == pytest.approx(39.1 + 7.25 * np.log(581))
+    (tmp_path / "bad.json").write_text('{"age": 70, "male": true, "weight": 80}')
+    code, _, err = run_cli(capsys, phantom_files / "ct.nrrd", "--risk-factors", tmp_path / "bad.json")
+    assert code == 2 and "Traceback" not in err and "risk factors" in err
+
+
 def test_overlapping_reconstruction(tmp_path, capsys):
     """3 mm thick slices every 1.5 mm: the increment (from positions) normalises, not the thickness."""
     hu = np.zeros((6, 20, 20))
