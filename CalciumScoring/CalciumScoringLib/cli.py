@@ -1,4 +1,4 @@
-"""``quantgpu calcium``: score coronary calcium from a CT series or volume file.
+"""quantgpu calcium: score coronary calcium from a CT series or volume file.
 
     quantgpu calcium INPUT [--labels LABELS] [--threshold-hu 130] [--min-area-mm2 1.0]
         [--connectivity {4,8}] [--profile NAME] [--mass-calibration C]
@@ -22,7 +22,14 @@ import numpy as np
 from quantgpu.errors import InputError
 from quantgpu.output import check_writable, prepare_output_dir, write_json
 
-from .agatston import PROFILES, CalciumParameters, CalciumResult, calibration_factor, score_calcium
+from .agatston import (
+    PROFILES,
+    CalciumParameters,
+    CalciumResult,
+    calibration_factor,
+    interpolated_volume_mm3,
+    score_calcium,
+)
 
 log = logging.getLogger("quantgpu.calcium")
 
@@ -91,6 +98,15 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         help="MESA risk factors (JSON object: age, male, race, diabetes, smoker, "
         "total_cholesterol_mg_dl, hdl_mg_dl, lipid_lowering, systolic_bp_mmhg, bp_medication, "
         "family_history) for the 10-year CHD risk with CAC",
+    )
+    p.add_argument(
+        "--interpolated-volume",
+        nargs="?",
+        const=0.0,
+        type=float,
+        default=None,
+        metavar="VOXEL_MM",
+        help="also report the isotropically interpolated volume (voxel size, default the finest spacing)",
     )
     p.add_argument("--no-3d", action="store_true", help="leave the 3D rendering out of the PDF report")
     add_common_arguments(p)
@@ -249,6 +265,7 @@ def score_and_write(
     force: bool,
     render_3d: bool = True,
     risk_factors=None,
+    interpolated_voxel_mm: float | None = None,
 ) -> dict:
     """Score ``volume`` and write the outputs; returns the result JSON (with "summary" and "outputs")."""
     out_dir = None
@@ -263,6 +280,17 @@ def score_and_write(
         result.mesa = mesa_chd_risk_10y(result.agatston, risk_factors)
         result.mesa["arterial_age_years"] = arterial_age(result.agatston)  # McClelland 2009 (unverified)
     out = result.to_json()
+    if interpolated_voxel_mm is not None:
+        volume_i, voxel = interpolated_volume_mm3(
+            volume.array,
+            volume.spacing,
+            result.lesion_labels,
+            threshold_hu=params.threshold_hu,
+            voxel_mm=interpolated_voxel_mm or None,
+            backend=backend,
+        )
+        out["volume_interpolated_mm3"] = volume_i
+        out["parameters"]["interpolated_voxel_mm"] = list(voxel)
     warnings = []
     if params.kvp != 120.0:
         warnings.append(f"scan at {params.kvp:g} kVp: the weight bands and the 130 HU threshold are defined at 120 kVp")
@@ -292,6 +320,7 @@ def run(args: argparse.Namespace) -> dict:
         force=args.force,
         render_3d=not args.no_3d,
         risk_factors=risk_factors,
+        interpolated_voxel_mm=args.interpolated_volume,
     )
 
 

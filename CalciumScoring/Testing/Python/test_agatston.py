@@ -16,6 +16,7 @@ from CalciumScoringLib.agatston import (
     CalciumParameters,
     calibration_factor,
     candidate_lesions_3d,
+    interpolated_volume_mm3,
     score_calcium,
 )
 from quantgpu.errors import InputError
@@ -327,3 +328,23 @@ def test_progress_reports_fractions(backend):
 def test_artery_score_json():
     s = ArteryScore(agatston=1.5, volume_mm3=2.0, mass_mg=None, lesion_count=1)
     assert s.to_json() == {"agatston": 1.5, "volume_mm3": 2.0, "mass_mg": None, "lesion_count": 1}
+
+
+def test_interpolated_volume_by_hand(backend):
+    """4 x 4 mm block, 3 slices of 3 mm at 400 HU, resampled to 1 mm.
+
+    Samples lie at z = m - 1 mm (slice centres at 0, 3, 6, ...); linear interpolation
+    between the 0 HU slice centre at 3 mm and the 400 HU one at 6 mm crosses 130 HU at
+    3 + 3 x 130 / 400 = 3.975 mm, and symmetrically at 14.025 mm: samples z = 4..14,
+    11 x 16 mm2 x 1 mm = 176 mm3 (plain volume 3 x 3 mm x 16 mm2 = 144 mm3).
+    """
+    v = grid(slices=7, rows=8, cols=8)
+    v[2:5, 2:6, 2:6] = 400
+    r = score(v, backend, spacing=(3.0, 1.0, 1.0))
+    volume, voxel = interpolated_volume_mm3(v, (3.0, 1.0, 1.0), r.lesion_labels, backend=backend)
+    assert r.volume_mm3 == pytest.approx(144.0)
+    assert volume == pytest.approx(176.0) and voxel == pytest.approx((1.0, 1.0, 1.0))
+    # already isotropic: nothing to interpolate, the plain volume
+    r = score(v, backend, spacing=(1.0, 1.0, 1.0))
+    assert interpolated_volume_mm3(v, (1.0, 1.0, 1.0), r.lesion_labels, backend=backend)[0] == pytest.approx(48.0)
+    assert interpolated_volume_mm3(v, (1.0, 1.0, 1.0), np.zeros(v.shape, np.uint8), backend=backend)[0] == 0.0

@@ -107,6 +107,7 @@ def test_parameters_from_flags(phantom_files, capsys):
     assert result["mass_mg"] == pytest.approx(243.6)
     code, out, _ = run_cli(capsys, phantom_files / "ct.nrrd", "--min-area-mm2", "1.5", "--json", "-")
     assert json.loads(out)["agatston"] == pytest.approx(560.0)  # the 1 mm2 rods drop out
+    assert "volume_interpolated_mm3" not in json.loads(out)
 
 
 def test_mesa_risk_factors(phantom_files, tmp_path, capsys):
@@ -143,6 +144,14 @@ def test_overlapping_reconstruction(tmp_path, capsys):
     result = json.loads(out)
     assert result["slice_increment_mm"] == pytest.approx(1.5)
     assert result["agatston"] == pytest.approx(72.0) and result["volume_mm3"] == pytest.approx(54.0)
+    code, out, err = run_cli(capsys, tmp_path / "ct", "--interpolated-volume", "--json", "-")
+    result = json.loads(out)
+    assert code == 0, err
+    assert result["parameters"]["interpolated_voxel_mm"] == pytest.approx([0.5, 0.5, 0.5])
+    # z samples every 0.5 mm at (m + 0.5) x 0.5 - 0.75 mm; slice centres 0, 1.5, ...; the rod (450 HU) fills
+    # 1.5..6 mm and falls to 0 at 0 and 7.5 mm, >= 130 HU from 1.5 x 130/450 = 0.433 to 7.067 mm:
+    # samples 0.5, 1.0, ..., 7.0 -> 14 x 9 mm2 x 0.5 mm = 63 mm3
+    assert result["volume_interpolated_mm3"] == pytest.approx(63.0)
 
 
 def test_output_dir_and_no_overwrite(phantom_files, tmp_path, capsys):
