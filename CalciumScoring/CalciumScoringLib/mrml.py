@@ -490,6 +490,7 @@ class ArteryAssignmentSession:
     def __init__(self, ctx, volume_node, labels_node=None, threshold_hu: float = 130.0, label_node=None):
         self.ctx = ctx
         self.volume_node = volume_node
+        self.threshold_hu = float(threshold_hu)
         hu, spacing, self.ijk_to_ras = _array_from_volume_node(volume_node)
         initial = artery_labels_from_node(ctx, labels_node, volume_node)
         if initial is not None and (initial.min() < 0 or initial.max() > len(ARTERIES)):
