@@ -335,8 +335,8 @@ def _analyze_perfusion(
         tissue = tissue & ~aif_mask_used
         if vof_mask_used is not None:
             tissue &= ~vof_mask_used
-        with np.errstate(invalid="ignore"):
-            tissue &= ~(np.nanmax(conc, axis=0) > 0.5 * float(np.nanmax(aif_curve)))
+        peak = np.where(np.isfinite(conc), conc, -np.inf).max(axis=0)
+        tissue &= ~(peak > 0.5 * float(np.nanmax(aif_curve)))
     if progress:
         progress(0.1)
     _check_cancel(cancel)

@@ -31,6 +31,7 @@ from dataclasses import asdict, dataclass, field
 from fractions import Fraction
 
 import numpy as np
+
 from quantgpu.errors import InputError
 
 # Label values of the core/penumbra label map (and of the DICOM SEG segment numbers).

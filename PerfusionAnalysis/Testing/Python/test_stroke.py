@@ -11,6 +11,7 @@ from fractions import Fraction
 
 import numpy as np
 import pytest
+
 from PerfusionAnalysisLib.stroke import (
     CORE_LABEL,
     PENUMBRA_LABEL,
