@@ -39,6 +39,17 @@ class MRMLContext:
 
     def clear(self) -> None:
         self.scene.Clear(0)
+        ensure_subject_hierarchy(self.scene)
+
+
+def ensure_subject_hierarchy(scene) -> None:
+    """Create the scene's subject hierarchy singleton now, as the desktop application always has one.
+
+    Without this, the first logic that looks it up creates it as a side effect.
+    """
+    from slicer import vtkMRMLSubjectHierarchyNode
+
+    vtkMRMLSubjectHierarchyNode.GetSubjectHierarchyNode(scene)
 
 
 def headless_context() -> MRMLContext:
@@ -55,6 +66,7 @@ def headless_context() -> MRMLContext:
     sequences = app.register_module_logic(vtkSlicerSequencesLogic(), logic_name="Sequences")
     tables = app.register_module_logic(vtkSlicerTablesLogic(), logic_name="Tables")
     plots = app.register_module_logic(vtkSlicerPlotsLogic(), logic_name="Plots")
+    ensure_subject_hierarchy(app.scene)
     return MRMLContext(
         scene=app.scene,
         app_logic=app.app_logic,
