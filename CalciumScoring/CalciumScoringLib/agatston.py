@@ -45,6 +45,16 @@ from quantgpu.errors import InputError
 from .risk import agatston_category, cac_drs
 
 ARTERIES = ("LM", "LAD", "LCX", "RCA")  # label values 1..4 in a label volume; 0 = none
+SEGMENT_NAMES = (*ARTERIES, "Unassigned")  # label values 1..5 of CalciumResult.lesion_labels
+# Okabe-Ito hues (colour-blind friendlier), shared by the segmentation, the DICOM SEG and the report:
+# LM yellow, LAD vermillion, LCX green, RCA blue.
+SEGMENT_COLOURS = {
+    "LM": (0.94, 0.89, 0.26),
+    "LAD": (0.84, 0.37, 0.0),
+    "LCX": (0.0, 0.62, 0.45),
+    "RCA": (0.0, 0.45, 0.70),
+    "Unassigned": (0.80, 0.47, 0.65),
+}
 UNASSIGNED_LABEL = 5  # value in CalciumResult.lesion_labels for counted lesions without an artery
 WEIGHT_BANDS_120KVP = (130.0, 200.0, 300.0, 400.0)  # lower edges of weights 1..4 (half-open bands)
 AIR_MAX_HU = -500.0  # a volume whose maximum is below this holds no tissue: wrong input, not a zero score

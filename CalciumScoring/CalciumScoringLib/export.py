@@ -38,7 +38,7 @@ from quantgpu.dicom_export import (
 from quantgpu.errors import InputError
 from quantgpu.output import write_bytes_atomic
 
-from .agatston import ARTERIES, UNASSIGNED_LABEL, ArteryScore, CalciumResult
+from .agatston import ARTERIES, SEGMENT_COLOURS, SEGMENT_NAMES, UNASSIGNED_LABEL, ArteryScore, CalciumResult
 
 SCT, DCM = "SCT", "DCM"
 PROCEDURE = hd.sr.CodedConcept("426005005", SCT, "Cardiac CT for calcium scoring")
@@ -61,15 +61,6 @@ UNIT_ONE = codes.UCUM.NoUnits
 UNIT_MM3 = codes.UCUM.CubicMillimeter
 UNIT_MG = hd.sr.CodedConcept("mg", "UCUM", "milligram")
 
-SEGMENT_NAMES = (*ARTERIES, "Unassigned")  # label values 1..5 of CalciumResult.lesion_labels
-# Okabe-Ito hues, the same as the Slicer segmentation (mrml.py)
-SEGMENT_COLOURS = {
-    "LM": (0.94, 0.89, 0.26),
-    "LAD": (0.84, 0.37, 0.0),
-    "LCX": (0.0, 0.62, 0.45),
-    "RCA": (0.0, 0.45, 0.70),
-    "Unassigned": (0.80, 0.47, 0.65),
-}
 SEG_MODEL = "QuantGPU CalciumScoring"
 ALGORITHM_NAME = "QuantGPU Agatston/volume/mass calcium scoring"
 TOTAL_TRACKING_ID = "Total coronary calcium"

@@ -26,21 +26,21 @@ import numpy as np
 from quantgpu.errors import InputError
 from quantgpu.output import dumps_json
 
-from .agatston import ARTERIES, PROFILES, UNASSIGNED_LABEL, CalciumParameters, CalciumResult, score_calcium
+from .agatston import (
+    ARTERIES,
+    PROFILES,
+    SEGMENT_COLOURS,
+    SEGMENT_NAMES,
+    UNASSIGNED_LABEL,
+    CalciumParameters,
+    CalciumResult,
+    score_calcium,
+)
 from .assign import ArteryAssigner, Assignment
 
 log = logging.getLogger("quantgpu.calcium")
 
-SEGMENT_NAMES = (*ARTERIES, "Unassigned")  # label values 1..5 of CalciumResult.lesion_labels
 SEGMENT_IDS = {name: f"calcium_{name}" for name in SEGMENT_NAMES}
-# Distinct, colour-blind-friendlier hues (Okabe-Ito): LM yellow, LAD vermillion, LCX green, RCA blue.
-SEGMENT_COLOURS = {
-    "LM": (0.94, 0.89, 0.26),
-    "LAD": (0.84, 0.37, 0.0),
-    "LCX": (0.0, 0.62, 0.45),
-    "RCA": (0.0, 0.45, 0.70),
-    "Unassigned": (0.80, 0.47, 0.65),
-}
 # Finding sites (calcium.md §6); "Unassigned" calcium lies in "coronary artery" (total site).
 SITE_CODES = {
     "LM": ("3227004", "Left main coronary artery"),

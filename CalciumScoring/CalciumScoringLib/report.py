@@ -18,8 +18,7 @@ import numpy as np
 from quantgpu import __version__
 from quantgpu.output import write_with
 
-from .agatston import ARTERIES, ArteryScore, CalciumResult
-from .export import SEGMENT_COLOURS, SEGMENT_NAMES
+from .agatston import ARTERIES, SEGMENT_COLOURS, SEGMENT_NAMES, ArteryScore, CalciumResult
 
 log = logging.getLogger("quantgpu.calcium")
 
