@@ -52,8 +52,10 @@ def test_segmentation_round_trip(mrml, oblique):
             0 if internal is None else int(np.sum(internal == segmentation.GetSegment(seg_id).GetLabelValue()))
         )
     assert counts == [18, 4, 0]
+    before = {mrml.scene.GetNthNode(n).GetID() for n in range(mrml.scene.GetNumberOfNodes())}
     np.testing.assert_array_equal(mrml_layer.labels_from_segmentation_node(seg_node, ref), labels)
-    # No temporary labelmap nodes left behind.
+    # No temporary labelmap, colour table or display node left behind.
+    assert {mrml.scene.GetNthNode(n).GetID() for n in range(mrml.scene.GetNumberOfNodes())} == before
     assert mrml.scene.GetNumberOfNodesByClass("vtkMRMLLabelMapVolumeNode") == 0
 
 

@@ -243,6 +243,7 @@ def labels_from_segmentation_node(seg_node, reference_volume_node) -> np.ndarray
     ids = vtk.vtkStringArray()
     for seg_id in seg_ids:
         ids.InsertNextValue(seg_id)
+    before = {scene.GetNthNode(n).GetID() for n in range(scene.GetNumberOfNodes())}
     labelmap = scene.AddNewNodeByClass("vtkMRMLLabelMapVolumeNode", "export labels")
     try:
         ok = slicer.vtkSlicerSegmentationsModuleLogic.ExportSegmentsToLabelmapNode(
@@ -252,7 +253,11 @@ def labels_from_segmentation_node(seg_node, reference_volume_node) -> np.ndarray
             raise InputError(f"could not export segmentation '{seg_node.GetName()}' to labels")
         exported = np.array(slicer.util.arrayFromVolume(labelmap), copy=True)
     finally:
-        scene.RemoveNode(labelmap)
+        # the export also adds a colour table and display nodes for the temporary labelmap
+        added = [scene.GetNthNode(n) for n in range(scene.GetNumberOfNodes())]
+        for node in added:
+            if node.GetID() not in before:
+                scene.RemoveNode(node)
     if exported.shape != ref_shape:
         raise InputError(f"exported labels have shape {exported.shape}, reference volume {ref_shape}")
     out = np.zeros(ref_shape, dtype=np.int32)
