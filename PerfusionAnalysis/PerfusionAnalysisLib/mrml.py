@@ -9,6 +9,9 @@ and a summary table out. Runs headless (slicer-core) and in desktop Slicer; neve
 - Summary: a table (quantity, value, unit); an infinite mismatch ratio is stored as inf there.
 - The Tmax map is shown in 3-D by GPU volume rendering (``quantgpu.render.show_volume_rendering``).
 AIF placement by click: markups control points (RAS) become a voxel region on the frame grid.
+AIF/VOF masks may also be label volumes or segmentations on the frame grid's space.
+The panels' helpers: ``input_series`` (what a panel's input node stands for), ``analysis_options``
+(panel settings to ``pipeline.analyze`` keywords, 0 = "from the header"), ``export_results``.
 """
 
 from __future__ import annotations
@@ -106,13 +109,16 @@ def points_from_markups(markups_node) -> np.ndarray:
     return out
 
 
-def _mask_input(value, series):
-    """Accept a bool/label array, a labelmap/scalar volume node or a markups node."""
+def mask_from_input(value, series):
+    """An AIF/VOF mask on the grid of ``series`` from None (automatic), a bool/label array, a
+    labelmap/scalar volume node on the frame grid, a segmentation node or a markups node (clicks)."""
     if value is None:
         return None
     if hasattr(value, "IsA"):
         if value.IsA("vtkMRMLMarkupsNode"):
             return mask_from_points(points_from_markups(value), series.frames.shape[1:], series.ijk_to_lps)
+        if value.IsA("vtkMRMLSegmentationNode"):
+            return mask_from_segmentation(value, series)
         from quantgpu.mrml import array_from_volume_node
 
         array, _spacing, m = array_from_volume_node(value)
@@ -120,6 +126,24 @@ def _mask_input(value, series):
             raise InputError(f"mask '{value.GetName()}' is not on the grid of the perfusion frames")
         return array != 0
     return np.asarray(value)
+
+
+def mask_from_segmentation(segmentation_node, series) -> np.ndarray:
+    """Voxels of the frame grid inside any segment of ``segmentation_node`` (Slicer's labelmap export)."""
+    from quantgpu.mrml import labels_from_segmentation_node, volume_node_from_array
+
+    scene = segmentation_node.GetScene()
+    if scene is None:
+        raise InputError(f"segmentation '{segmentation_node.GetName()}' is not in a scene")
+    grid = series.frames.shape[1:]
+    reference = volume_node_from_array(scene, np.zeros(grid, np.uint8), series.spacing, series.ijk_to_lps,
+                                       name="perfusion frame grid")  # fmt: skip
+    try:
+        return labels_from_segmentation_node(segmentation_node, reference) != 0
+    finally:
+        for node in (reference.GetDisplayNode(), reference):
+            if node is not None:
+                scene.RemoveNode(node)
 
 
 def _color_id(scene) -> str | None:
@@ -262,10 +286,144 @@ def analyze_node(
 ) -> PerfusionNodes:
     """Analyse a sequence node (or array/Series4D) and add the result nodes to the scene.
 
-    ``aif``/``vof``: None (automatic), a mask array, a volume node on the frame grid, or a markups
-    node whose control points mark the vessel (AIF placement by click).
+    ``aif``/``vof``: None (automatic), a mask array, a volume node on the frame grid, a segmentation,
+    or a markups node whose control points mark the vessel (AIF placement by click).
     """
     series = series_from_input(input_data, frame_times_s, spacing, ijk_to_lps)
-    result = analyze(series, modality, method, aif_mask=_mask_input(aif, series), vof_mask=_mask_input(vof, series),
-                     progress=progress, cancel=cancel, **options)  # fmt: skip
+    aif_mask, vof_mask = mask_from_input(aif, series), mask_from_input(vof, series)
+    result = analyze(series, modality, method, aif_mask=aif_mask, vof_mask=vof_mask, progress=progress, cancel=cancel,
+                     **options)  # fmt: skip
     return add_result_nodes(ctx, result, prefix, volume_rendering=volume_rendering)
+
+
+# --- helpers of the front ends (Slicer panel, web panel) -----------------------------------------
+
+
+def input_sequence_node(ctx, node):
+    """The volume sequence a panel's input node stands for: a sequence node itself, a sequence
+    browser's master sequence, or the sequence whose proxy a scalar volume is (the volume Slicer
+    shows for a 4-D series). A plain 3-D volume is bad input."""
+    if node is None:
+        raise InputError("choose a 4-D series (a volume sequence)")
+    if node.IsA("vtkMRMLSequenceNode"):
+        return node
+    if node.IsA("vtkMRMLSequenceBrowserNode"):
+        sequence = node.GetMasterSequenceNode()
+        if sequence is None:
+            raise InputError(f"sequence browser '{node.GetName()}' has no sequence")
+        return sequence
+    if node.IsA("vtkMRMLScalarVolumeNode"):
+        browser = ctx.sequences_logic.GetFirstBrowserNodeForProxyNode(node)
+        sequence = browser.GetSequenceNode(node) if browser is not None else None
+        if sequence is not None:
+            return sequence
+        raise InputError(f"'{node.GetName()}' is a single 3-D volume, not a 4-D series")
+    raise InputError(f"'{node.GetName()}' is not a volume sequence")
+
+
+def input_series(ctx, node, frame_interval_s: float | None = None):
+    """The ``Series4D`` of a panel's input node (see ``input_sequence_node``), a copy. A positive
+    ``frame_interval_s`` replaces the sequence's times by 0, Δt, 2Δt, ..."""
+    from quantgpu.io import Series4D
+
+    series = series_from_input(input_sequence_node(ctx, node))
+    if not frame_interval_s:  # 0 or None: the sequence's own times
+        return series
+    if frame_interval_s < 0:
+        raise InputError(f"frame interval must be positive, got {frame_interval_s} s")
+    times = float(frame_interval_s) * np.arange(series.frames.shape[0], dtype=float)
+    return Series4D(series.frames, times, series.frame)
+
+
+def analysis_options(
+    *,
+    kh: float,
+    density: float,
+    model: str = "tofts",
+    te_s: float = 0.0,
+    flip_angle_deg: float = 0.0,
+    tr_s: float = 0.0,
+    t1_s: float = 1.4,
+    motion_correction: bool = False,
+    backend: str = "auto",
+) -> dict:
+    """Keyword arguments of ``pipeline.analyze`` from a panel's settings; a 0 for the echo time,
+    flip angle or TR means "take it from the series header" (None)."""
+    for name, value in (("k_H", kh), ("tissue density", density), ("T1", t1_s)):
+        if not value > 0:
+            raise InputError(f"{name} must be positive, got {value}")
+
+    def header_or(value):
+        return float(value) if value else None
+
+    return {
+        "kh": float(kh),
+        "density": float(density),
+        "model": str(model),
+        "te_s": header_or(te_s),
+        "flip_angle_deg": header_or(flip_angle_deg),
+        "tr_s": header_or(tr_s),
+        "t1_s": float(t1_s),
+        "motion_correction": bool(motion_correction),
+        "backend": str(backend),
+    }
+
+
+EXPORT_KINDS = ("pm", "seg", "nrrd")
+
+
+def export_results(result: PerfusionResult, output_dir, kinds, *, headers=None, force: bool = False) -> dict[str, str]:
+    """Write ``kinds`` of ``result`` into ``output_dir``: "pm" one DICOM Parametric Map per map
+    (``<map>_pm.dcm``), "seg" the core/penumbra DICOM SEG (``core_penumbra_seg.dcm``), "nrrd" the maps
+    and the core/penumbra labels (``<map>.nrrd``, ``core_penumbra.nrrd``). DICOM outputs need the
+    source slice headers of one frame (``headers``, else ``result.headers``). Every planned file is
+    checked before anything is written; nothing is overwritten without ``force``."""
+    from quantgpu.io import write_nrrd
+    from quantgpu.output import check_writable, prepare_output_dir
+
+    from . import export
+
+    kinds = tuple(kinds)
+    unknown = [k for k in kinds if k not in EXPORT_KINDS]
+    if unknown:
+        raise InputError(f"unknown export {unknown[0]!r}; choose from {', '.join(EXPORT_KINDS)}")
+    if not str(output_dir or "").strip() or str(output_dir) == ".":
+        raise InputError("choose an output folder")
+    headers = list(headers or result.headers or [])
+    if ("pm" in kinds or "seg" in kinds) and not headers:
+        raise InputError("DICOM exports need a series loaded from DICOM (no source headers)")
+    if "seg" in kinds and result.stroke is None:
+        raise InputError("no core/penumbra segmentation for DCE results")
+    out = prepare_output_dir(output_dir)
+    planned = []
+    if "pm" in kinds:
+        planned += [f"{name}_pm.dcm" for name in result.maps]
+    if "seg" in kinds:
+        planned.append("core_penumbra_seg.dcm")
+    if "nrrd" in kinds:
+        planned += [f"{name}.nrrd" for name in result.maps]
+        planned += ["core_penumbra.nrrd"] if result.stroke is not None else []
+    for name in planned:
+        check_writable(out / name, force)
+    written: dict[str, str] = {}
+    if "pm" in kinds:
+        for name, path in export.write_parametric_maps(out, result.maps, headers, force=force).items():
+            written[f"{name}_pm"] = str(path)
+    if "seg" in kinds:
+        seg = export.write_core_penumbra_seg(out / "core_penumbra_seg.dcm", result.stroke.labels, headers, force=force)
+        written["core_penumbra_seg"] = str(seg)
+    if "nrrd" in kinds:
+        for name, values in result.maps.items():
+            written[name] = str(write_nrrd(out / f"{name}.nrrd", values, result.spacing, result.ijk_to_lps, force))
+        if result.stroke is not None:
+            labels = result.stroke.labels
+            path = write_nrrd(out / "core_penumbra.nrrd", labels, result.spacing, result.ijk_to_lps, force)
+            written["core_penumbra"] = str(path)
+    return written
+
+
+def summary_text(result: PerfusionResult) -> str:
+    """One line: core, Tmax > 6 s, mismatch (ratio), DEFUSE 3 / EXTEND, method and backend (as the CLI)."""
+    from .cli import summary_line
+
+    return summary_line(result.to_json())
