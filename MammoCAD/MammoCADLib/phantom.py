@@ -205,6 +205,7 @@ def make_phantom(
         far_from_skin &= ndi.distance_transform_edt(~pectoral) * s > 10.0
     masses = []
     lesion_free = far_from_skin.copy()
+    off_masses = far_from_skin.copy()  # fallback room for clusters when the 15 mm rule leaves none
     for _ in range(n_masses):
         dia = rng.uniform(*mass_diameter_mm)
         radius_px = dia / 2.0 / s
@@ -216,11 +217,12 @@ def make_phantom(
             {"center_px": [int(r0), int(c0)], "radius_mm": dia / 2.0, "amplitude": mass_amplitude, "nu": mass_nu}
         )
         lesion_free &= r2 > (1.0 + 15.0 / (dia / 2.0)) ** 2  # keep other lesions ≥ 15 mm off the rim
+        off_masses &= r2 > (1.0 + 5.0 / (dia / 2.0)) ** 2
 
     calcs, clusters = [], []
     calc_layer = np.zeros(shape, np.float32)
     for k in range(n_clusters):
-        r0, c0 = _place(rng, lesion_free)
+        r0, c0 = _place(rng, lesion_free if lesion_free.any() else off_masses)
         members = []
         pts: list[tuple[float, float]] = []
         tries = 0
@@ -229,13 +231,19 @@ def make_phantom(
             rad = 2.5 * np.sqrt(rng.uniform())  # uniform in the 2.5 mm disc
             ang = rng.uniform(0, 2 * np.pi)
             p = (r0 + rad * np.sin(ang) / s, c0 + rad * np.cos(ang) / s)
-            if all(np.hypot(p[0] - q[0], p[1] - q[1]) * s >= 0.5 for q in pts):
+            inside = 0 <= round(p[0]) < rows and 0 <= round(p[1]) < cols  # a cluster may sit on the chest wall
+            if inside and all(np.hypot(p[0] - q[0], p[1] - q[1]) * s >= 0.5 for q in pts):
                 pts.append(p)
         for pr, pc in pts:
             dia = rng.uniform(*calc_diameter_mm)
             patch, half = _calcification_patch(dia / 2.0 / s)
             ir, ic = round(pr), round(pc)
-            calc_layer[ir - half : ir + half + 1, ic - half : ic + half + 1] += calc_mu * s * patch
+            # clipped at the image edge (a cluster may sit on the chest-wall edge)
+            r_lo, c_lo = max(ir - half, 0), max(ic - half, 0)
+            r_hi, c_hi = min(ir + half + 1, rows), min(ic + half + 1, cols)
+            calc_layer[r_lo:r_hi, c_lo:c_hi] += (
+                calc_mu * s * patch[r_lo - (ir - half) : r_hi - (ir - half), c_lo - (ic - half) : c_hi - (ic - half)]
+            )
             members.append(len(calcs))
             calcs.append({"center_px": [ir, ic], "diameter_mm": dia, "cluster_id": k})
         cen = np.mean([calcs[m]["center_px"] for m in members], axis=0)
