@@ -395,3 +395,35 @@ def test_burned_in_label_on_digitised_film_is_outside_the_breast_mask(tmp_path):
     assert not region.mask[r0:r1, c0:c1].any()
     dice = 2 * np.logical_and(region.mask, p.breast_mask).sum() / (region.mask.sum() + p.breast_mask.sum())
     assert dice >= 0.95
+
+
+def test_three_encodings_give_the_same_detections(tmp_path):
+    """M6: one phantom as FOR PRESENTATION, FOR PROCESSING and MONOCHROME1: r >= 0.99 inside the
+    breast and the displayed marks agree within one mark (a mark matches within 1 mm)."""
+    from MammoCADLib import export
+    from MammoCADLib.phantom import make_phantom
+
+    p = make_phantom(shape=(1024, 1024), view="CC", laterality="L", seed=11, n_clusters=1, n_masses=1)
+    marks, images = {}, {}
+    for kind in ("presentation", "processing", "mono1"):
+        m = mgio.read_mammogram(mgio.write_mg(tmp_path / f"{kind}.dcm", p.image, 0.07, "L", "CC", kind=kind))
+        item = export.analyze_mammogram(m, backend="cpu")
+        images[kind] = m.image
+        marks[kind] = [f for f in item.analysis.findings if export.is_displayed(f, "balanced")]
+    reference = marks["presentation"]
+    assert reference, "the phantom's lesions should be marked"
+    for kind in ("processing", "mono1"):
+        r = np.corrcoef(images[kind][p.breast_mask], images["presentation"][p.breast_mask])[0, 1]
+        assert r >= 0.99, kind
+
+        def matched(a, pool):
+            return any(
+                b.type == a.type
+                and np.hypot(a.center_px[0] - b.center_px[0], a.center_px[1] - b.center_px[1]) * 0.07 <= 1.0
+                for b in pool
+            )
+
+        unmatched = sum(not matched(a, marks[kind]) for a in reference) + sum(
+            not matched(b, reference) for b in marks[kind]
+        )
+        assert unmatched <= 1, kind
