@@ -141,7 +141,9 @@ class CalciumScoringWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndCloseEvent, self.onSceneEndClose)
 
         self.ui.scoreButton.connect("clicked(bool)", self.onScoreButton)
-        self.ui.profileComboBox.connect("currentTextChanged(QString)", self.onProfileChanged)
+        # activated: the user's choice only, not the items connectGui clears and re-adds (which would
+        # overwrite a stored minimum area with the first profile's on every module entry)
+        self.ui.profileComboBox.connect("activated(int)", self.onProfileActivated)
         self.ui.assignByClickButton.connect("toggled(bool)", self.onAssignByClickToggled)
         self.ui.proposeButton.connect("clicked(bool)", self.onProposeButton)
         self.ui.undoButton.connect("clicked(bool)", self.onUndoButton)
@@ -216,8 +218,9 @@ class CalciumScoringWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         if self._parameterNode.outputTable:
             self.ui.resultsTableView.setMRMLTableNode(self._parameterNode.outputTable)
 
-    def onProfileChanged(self, profile: str) -> None:
+    def onProfileActivated(self, index: int) -> None:
         """A vendor profile sets the minimum lesion area it implies (Canon: 3 pixels, shown as 0 mm²)."""
+        profile = self.ui.profileComboBox.itemText(index)
         if self._parameterNode and profile in PROFILES:
             self._parameterNode.minAreaMm2 = self.logic.profileMinimumArea(profile)
 

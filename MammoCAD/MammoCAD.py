@@ -118,6 +118,10 @@ class MammoCADWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
     def onApplyButton(self) -> None:
         with slicer.util.tryWithErrorDisplay(_("MammoCAD failed."), waitCursor=True):
             p = self._parameterNode
+            # an empty path line edit reads as Path("") == Path("."): the application's working directory,
+            # which collect_inputs would search recursively
+            if str(p.inputPath) in ("", "."):
+                raise ValueError(_("Choose a mammogram file or a folder of mammograms."))
             outputDirectory = (
                 str(p.outputDirectory) if p.writeOutputs and str(p.outputDirectory) not in ("", ".") else None
             )

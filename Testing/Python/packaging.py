@@ -144,3 +144,162 @@ def module_class_problems(module_file: Path) -> list[str]:
         if len(calls) < 2:  # setUp plus at least one scenario
             problems.append(f"{module_file.name}: {name}Test.runTest runs no test")
     return problems
+
+
+# --- parameter-node fields against Slicer's GUI connectors -------------------------------------------
+#
+# connectGui raises "Unable to create GUI connector" (or a narrower RuntimeError) inside Slicer when a
+# SlicerParameterName widget's class cannot represent its field's type. The table below is the
+# ``canRepresent`` of each connector in Slicer's Base/Python/slicer/parameterNodeWrapper/guiConnectors.py
+# (exact class names: the connectors compare ``type(widget)``, so subclasses do not count).
+
+_FLOAT_WIDGETS = {
+    "QDoubleSpinBox",
+    "ctkSliderWidget",
+    "qMRMLSliderWidget",
+    "ctkDoubleSlider",
+    "ctkDoubleSpinBox",
+    "qMRMLSpinBox",
+}
+_COMBO_WIDGETS = {"QComboBox", "ctkComboBox"}  # str/int/float/bool with a Choice annotation
+CONNECTOR_WIDGETS = {
+    "bool": {"QCheckBox", "ctkCheckBox", "QPushButton", "ctkCheckablePushButton"} | _COMBO_WIDGETS,
+    "int": {"QSlider", "QSpinBox"} | _FLOAT_WIDGETS | _COMBO_WIDGETS,
+    "float": _FLOAT_WIDGETS | _COMBO_WIDGETS,
+    "str": {"QLineEdit", "QLabel", "QTextEdit"} | _COMBO_WIDGETS,
+    "path": {"ctkPathLineEdit", "ctkDirectoryButton"},
+    "node": {"qMRMLNodeComboBox"},
+}
+# these connectors raise for a field without WithinRange (or both Minimum and Maximum)
+_NEED_BOUNDS = {"ctkSliderWidget", "qMRMLSliderWidget", "QSlider"}
+
+
+def _field_kind(annotation: ast.expr, aliases: dict[str, ast.expr]) -> tuple[str, set[str]]:
+    """(kind, annotation call names) of a parameter-node field annotation; kind is one of
+    CONNECTOR_WIDGETS' keys, "none" or "other" (enum, FloatRange, packs, ...: not checked)."""
+    if isinstance(annotation, ast.Constant) and annotation.value is None:
+        return "none", set()
+    if isinstance(annotation, ast.Name | ast.Attribute):
+        name = annotation.id if isinstance(annotation, ast.Name) else annotation.attr
+        if name in aliases:
+            return _field_kind(aliases[name], aliases)
+        if name in ("bool", "int", "float", "str"):
+            return name, set()
+        if name in ("Path", "PurePath", "PosixPath", "WindowsPath", "PurePosixPath", "PureWindowsPath"):
+            return "path", set()
+        if name.startswith("vtkMRML"):
+            return "node", set()
+        return "other", set()
+    if isinstance(annotation, ast.BinOp) and isinstance(annotation.op, ast.BitOr):
+        members = [annotation.left, annotation.right]
+    elif isinstance(annotation, ast.Subscript):
+        head = annotation.value.id if isinstance(annotation.value, ast.Name) else getattr(annotation.value, "attr", "")
+        args = annotation.slice.elts if isinstance(annotation.slice, ast.Tuple) else [annotation.slice]
+        if head == "Annotated":
+            kind, _ = _field_kind(args[0], aliases)
+            calls = {
+                a.func.id if isinstance(a.func, ast.Name) else getattr(a.func, "attr", "")
+                for a in args[1:]
+                if isinstance(a, ast.Call)
+            }
+            return kind, calls
+        if head not in ("Optional", "Union"):
+            return "other", set()
+        members = list(args)
+    else:
+        return "other", set()
+    kinds = {_field_kind(m, aliases)[0] for m in members} - {"none"}
+    return (kinds.pop() if kinds in ({"node"}, {"path"}) else "other"), set()
+
+
+def ui_parameter_widgets(ui_file: Path) -> dict[str, tuple[str, str]]:
+    """SlicerParameterName -> (widget class, objectName) in a .ui file."""
+    root = ET.parse(ui_file).getroot()
+    bound = {}
+    for widget in root.iter("widget"):
+        for prop in widget.findall("property"):
+            value = prop.find("string")
+            if prop.get("name") == "SlicerParameterName" and value is not None and value.text:
+                bound[value.text] = (widget.get("class"), widget.get("name"))
+    return bound
+
+
+def parameter_widget_problems(module_file: Path, ui_file: Path) -> list[str]:
+    """Widgets bound to parameter-node fields that Slicer's GUI connectors cannot connect."""
+    tree = ast.parse(module_file.read_text())
+    aliases = {
+        s.targets[0].id: s.value
+        for s in tree.body
+        if isinstance(s, ast.Assign) and len(s.targets) == 1 and isinstance(s.targets[0], ast.Name)
+    }
+    widgets = ui_parameter_widgets(ui_file)
+    problems = []
+    for cls in (n for n in tree.body if isinstance(n, ast.ClassDef)):
+        decorators = {d.id if isinstance(d, ast.Name) else getattr(d, "attr", "") for d in cls.decorator_list}
+        if "parameterNodeWrapper" not in decorators:
+            continue
+        for stmt in cls.body:
+            if not (isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name)):
+                continue
+            field = stmt.target.id
+            if field not in widgets:
+                continue  # module_ui_problems reports unbound fields
+            widget_class, widget_name = widgets[field]
+            kind, calls = _field_kind(stmt.annotation, aliases)
+            where = f"{ui_file.name}: {widget_class} {widget_name!r} bound to {cls.name}.{field}"
+            if kind == "other":
+                continue
+            if widget_class not in CONNECTOR_WIDGETS.get(kind, set()):
+                problems.append(f"{where}: no GUI connector from {kind} to {widget_class}")
+            elif widget_class in _COMBO_WIDGETS and "Choice" not in calls:
+                problems.append(f"{where}: a combo box needs the Choice annotation")
+            elif widget_class in _NEED_BOUNDS and not ("WithinRange" in calls or {"Minimum", "Maximum"} <= calls):
+                problems.append(f"{where}: needs WithinRange (or Minimum and Maximum)")
+    return problems
+
+
+# Designer properties of widget classes whose Qt look-alikes have more (ctkDoubleSpinBox is a QWidget,
+# not a QDoubleSpinBox). A property a class does not declare is silently stored as a dynamic property
+# and has no effect. Q_PROPERTY lists from commontk/CTK Libs/Widgets/<class>.h; QWidget's from Qt 5.
+def _words(text: str) -> set[str]:
+    return set(text.split())
+
+
+_QWIDGET_PROPERTIES = _words(
+    "objectName acceptDrops accessibleDescription accessibleName autoFillBackground baseSize childrenRect "
+    "childrenRegion contextMenuPolicy cursor enabled focus focusPolicy font frameGeometry frameSize fullScreen "
+    "geometry height inputMethodHints isActiveWindow layoutDirection locale maximized maximumHeight maximumSize "
+    "maximumWidth minimized minimumHeight minimumSize minimumSizeHint minimumWidth modal mouseTracking "
+    "normalGeometry palette pos rect size sizeHint sizeIncrement sizePolicy statusTip styleSheet tabletTracking "
+    "toolTip toolTipDuration updatesEnabled visible whatsThis width windowFilePath windowFlags windowIcon "
+    "windowIconText windowModality windowModified windowOpacity windowTitle x y"
+)
+WIDGET_PROPERTIES = {
+    "ctkDoubleSpinBox": _QWIDGET_PROPERTIES
+    | _words(
+        "alignment frame readOnly prefix suffix cleanText decimals decimalsOption minimum maximum singleStep "
+        "value setMode invertedControls sizeHintPolicy isSettingValue"
+    ),
+    "ctkSliderWidget": _QWIDGET_PROPERTIES
+    | _words(
+        "decimals singleStep pageStep minimum maximum value prefix suffix tickInterval tickPosition "
+        "synchronizeSiblings spinBoxAlignment tracking spinBoxVisible popupSlider invertedAppearance "
+        "invertedControls"
+    ),
+}
+
+
+def ui_property_problems(ui_file: Path) -> list[str]:
+    """Designer properties set on a widget class (of WIDGET_PROPERTIES) that does not declare them."""
+    root = ET.parse(ui_file).getroot()
+    problems = []
+    for widget in root.iter("widget"):
+        known = WIDGET_PROPERTIES.get(widget.get("class"))
+        if known is None:
+            continue
+        for prop in widget.findall("property"):
+            if prop.get("stdset") != "0" and prop.get("name") not in known:
+                problems.append(
+                    f"{ui_file.name}: {widget.get('class')} {widget.get('name')!r} has no property {prop.get('name')!r}"
+                )
+    return problems

@@ -13,6 +13,8 @@ from Testing.Python.packaging import (
     module_class_problems,
     module_ui_problems,
     packaging_problems,
+    parameter_widget_problems,
+    ui_property_problems,
 )
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -69,6 +71,14 @@ def test_module_file_has_the_template_classes(module):
 def test_ui_names_and_parameter_bindings(module):
     module_dir = ROOT / module
     assert module_ui_problems(module_dir / f"{module}.py", module_dir / "Resources" / "UI" / f"{module}.ui") == []
+
+
+@pytest.mark.parametrize("module", ANALYSIS_MODULES)
+def test_bound_widgets_have_a_gui_connector_and_real_properties(module):
+    module_dir = ROOT / module
+    ui_file = module_dir / "Resources" / "UI" / f"{module}.ui"
+    assert parameter_widget_problems(module_dir / f"{module}.py", ui_file) == []
+    assert ui_property_problems(ui_file) == []
 
 
 @pytest.mark.parametrize("module", ANALYSIS_MODULES)
@@ -149,3 +159,71 @@ def test_checkers_find_missing_ui_names_and_unbound_parameters(tmp_path):
 def test_checkers_find_a_self_test_that_runs_nothing(tmp_path):
     module = _write_module(tmp_path, cmake_scripts="BrokenLib/algo.py", module_extra="pass")
     assert "Broken.py: BrokenTest.runTest runs no test" in module_class_problems(module / "Broken.py")
+
+
+def test_checkers_find_widgets_without_a_gui_connector(tmp_path):
+    (tmp_path / "Typed.py").write_text(
+        textwrap.dedent("""
+        Inputs = Union[vtkMRMLScalarVolumeNode, vtkMRMLSegmentationNode]
+
+        @parameterNodeWrapper
+        class TypedParameterNode:
+            unbounded: float = 1.0
+            bounded: Annotated[float, WithinRange(0, 1)] = 0.5
+            free: str = "a"
+            chosen: Annotated[str, Choice(["a", "b"])] = "a"
+            folder: pathlib.Path
+            nodes: Optional[Inputs]
+            flag: bool = False
+        """)
+    )
+    ui_file = tmp_path / "Typed.ui"
+
+    def write_ui(*widgets):
+        body = "".join(
+            f'<widget class="{cls}" name="{name}"><property name="SlicerParameterName" stdset="0">'
+            f"<string>{field}</string></property>{extra}</widget>"
+            for cls, name, field, extra in widgets
+        )
+        ui_file.write_text(f'<ui version="4.0"><widget class="qMRMLWidget" name="Typed">{body}</widget></ui>')
+
+    write_ui(
+        ("ctkSliderWidget", "unboundedSlider", "unbounded", ""),
+        ("QLineEdit", "boundedEdit", "bounded", ""),
+        ("QComboBox", "freeCombo", "free", ""),
+        ("QComboBox", "chosenCombo", "chosen", ""),
+        ("QLineEdit", "folderEdit", "folder", ""),
+        ("ctkPathLineEdit", "nodesEdit", "nodes", ""),
+        ("ctkDoubleSpinBox", "flagSpinBox", "flag", '<property name="specialValueText"><string>x</string></property>'),
+    )
+    assert parameter_widget_problems(tmp_path / "Typed.py", ui_file) == [
+        "Typed.ui: ctkSliderWidget 'unboundedSlider' bound to TypedParameterNode.unbounded: "
+        "needs WithinRange (or Minimum and Maximum)",
+        "Typed.ui: QLineEdit 'boundedEdit' bound to TypedParameterNode.bounded: no GUI connector from float to QLineEdit",
+        "Typed.ui: QComboBox 'freeCombo' bound to TypedParameterNode.free: a combo box needs the Choice annotation",
+        "Typed.ui: QLineEdit 'folderEdit' bound to TypedParameterNode.folder: no GUI connector from path to QLineEdit",
+        "Typed.ui: ctkPathLineEdit 'nodesEdit' bound to TypedParameterNode.nodes: "
+        "no GUI connector from node to ctkPathLineEdit",
+        "Typed.ui: ctkDoubleSpinBox 'flagSpinBox' bound to TypedParameterNode.flag: "
+        "no GUI connector from bool to ctkDoubleSpinBox",
+    ]
+    assert ui_property_problems(ui_file) == [
+        "Typed.ui: ctkDoubleSpinBox 'flagSpinBox' has no property 'specialValueText'"
+    ]
+
+    write_ui(
+        ("ctkSliderWidget", "boundedSlider", "bounded", '<property name="decimals"><number>2</number></property>'),
+        ("QLineEdit", "freeEdit", "free", ""),
+        ("QComboBox", "chosenCombo", "chosen", ""),
+        ("ctkDirectoryButton", "folderButton", "folder", ""),
+        ("qMRMLNodeComboBox", "nodesCombo", "nodes", ""),
+        ("QCheckBox", "flagCheckBox", "flag", ""),
+        (
+            "QDoubleSpinBox",
+            "unboundedSpinBox",
+            "unbounded",
+            '<property name="specialValueText"><string>x</string></property>',
+        ),
+    )
+    assert parameter_widget_problems(tmp_path / "Typed.py", ui_file) == []
+    assert ui_property_problems(ui_file) == []
