@@ -28,6 +28,8 @@ from slicer.ScriptedLoadableModule import (
 )
 from slicer.util import VTKObservationMixin
 
+from QuantGPUCompute import ensurePythonPackages  # the hidden provider module (parent.dependencies)
+
 PROFILES = ["standard", "siemens", "ge", "philips", "canon"]
 ARTERY_CHOICES = ["LM", "LAD", "LCX", "RCA", "Unassigned"]
 
@@ -230,6 +232,8 @@ class CalciumScoringWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         slicer.app.processEvents()
 
     def onScoreButton(self) -> None:
+        if not ensurePythonPackages():
+            return
         with slicer.util.tryWithErrorDisplay(_("Calcium scoring failed."), waitCursor=True):
             self.logic.process(self._parameterNode, progress=self._progress)
             self._afterScoring()
@@ -305,7 +309,12 @@ class CalciumScoringWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
     # --- exports ---------------------------------------------------------------------
 
     def onExport(self, kinds) -> None:
+        if not ensurePythonPackages():
+            return
         with slicer.util.tryWithErrorDisplay(_("Export failed."), waitCursor=True):
+            if str(self._parameterNode.outputDirectory) in ("", "."):
+                # an empty path line edit reads as Path("") == Path("."): the application's working directory
+                raise ValueError(_("Choose an output folder first."))
             written = self.logic.export(self._parameterNode, kinds)
             slicer.util.showStatusMessage(_("Written: {files}").format(files=", ".join(written.values())), 5000)
 

@@ -21,6 +21,8 @@ from slicer.ScriptedLoadableModule import (
 )
 from slicer.util import VTKObservationMixin
 
+from QuantGPUCompute import ensurePythonPackages  # the hidden provider module (parent.dependencies)
+
 OPERATING_POINTS = ["high-sensitivity", "balanced", "high-specificity"]
 BACKENDS = ["auto", "cpu", "gpu"]
 
@@ -82,7 +84,8 @@ class MammoCADWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.StartCloseEvent, self.onSceneStartClose)
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndCloseEvent, self.onSceneEndClose)
         self.ui.applyButton.connect("clicked(bool)", self.onApplyButton)
-        self.ui.operatingPointComboBox.connect("currentTextChanged(QString)", self.onOperatingPointChanged)
+        # activated: only the user's choice (connectGui refills the combo box, which fires currentTextChanged)
+        self.ui.operatingPointComboBox.connect("activated(int)", self.onOperatingPointActivated)
         self.ui.densityOverlayCheckBox.connect("toggled(bool)", self.onDensityOverlayToggled)
         self.initializeParameterNode()
 
@@ -116,6 +119,8 @@ class MammoCADWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             self._parameterNodeGuiTag = self._parameterNode.connectGui(self.ui)
 
     def onApplyButton(self) -> None:
+        if not ensurePythonPackages():
+            return
         with slicer.util.tryWithErrorDisplay(_("MammoCAD failed."), waitCursor=True):
             p = self._parameterNode
             # an empty path line edit reads as Path("") == Path("."): the application's working directory,
@@ -136,7 +141,8 @@ class MammoCADWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             self.onDensityOverlayToggled(p.showDensityOverlay)
             self.ui.resultsLabel.text = result["summary"]
 
-    def onOperatingPointChanged(self, name) -> None:
+    def onOperatingPointActivated(self, index) -> None:
+        name = self.ui.operatingPointComboBox.itemText(index)
         if self._examNodes is None or name not in OPERATING_POINTS:
             return
         with slicer.util.tryWithErrorDisplay(_("Could not change the operating point."), waitCursor=True):

@@ -31,6 +31,8 @@ from slicer.ScriptedLoadableModule import (
 )
 from slicer.util import VTKObservationMixin
 
+from QuantGPUCompute import ensurePythonPackages  # the hidden provider module (parent.dependencies)
+
 # The choices of PerfusionAnalysisLib.pipeline / deconvolution (MODALITIES, METHODS, DCE_MODELS),
 # spelled out because the parameter node is declared before any PerfusionAnalysisLib import.
 MODALITIES = ["ct", "dsc", "dce"]
@@ -246,6 +248,8 @@ class PerfusionAnalysisWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
         return self._cancelRequested
 
     def onRunButton(self) -> None:
+        if not ensurePythonPackages():
+            return
         self._cancelRequested, self._running = False, True
         self._updateButtons()
         try:
@@ -300,7 +304,12 @@ class PerfusionAnalysisWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
     # --- exports ---------------------------------------------------------------------------
 
     def onExport(self, kinds) -> None:
+        if not ensurePythonPackages():
+            return
         with slicer.util.tryWithErrorDisplay(_("Export failed."), waitCursor=True):
+            if str(self._parameterNode.outputDirectory) in ("", "."):
+                # an empty path line edit reads as Path("") == Path("."): the application's working directory
+                raise ValueError(_("Choose an output folder first."))
             written = self.logic.export(self._parameterNode, kinds)
             slicer.util.showStatusMessage(_("Written: {files}").format(files=", ".join(written.values())), 5000)
 

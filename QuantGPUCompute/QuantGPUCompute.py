@@ -68,6 +68,12 @@ class QuantGPUComputeLogic(ScriptedLoadableModuleLogic):
         return True
 
 
+def ensurePythonPackages() -> bool:
+    """For the analysis modules' Run/Score/Export buttons: True when the packages are there (or were
+    installed after the user agreed); False when the user declined, and the action should not start."""
+    return QuantGPUComputeLogic().ensurePythonPackages()
+
+
 class QuantGPUComputeTest(ScriptedLoadableModuleTest):
     def runTest(self):
         self.setUp()
