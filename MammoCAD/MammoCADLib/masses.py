@@ -8,20 +8,32 @@
    does not look like a bright rim (after Snoeren & Karssemeijer, IEEE TMI 2004). Pixels outside the
    tissue (air, pectoral muscle) take the value of the nearest tissue pixel, so that neither the skin
    step nor the muscle edge respond.
-3. Blob filter: scale-normalised LoG −σ²∇²G with σ = R/√2 for R = 2.5–15 mm (mammo.md §2.4); each
-   scale's response is divided by its robust SD (1.4826·MAD) over the tissue, so scores are
-   detection z values independent of the image's intensity scale; the blob z is the maximum over
-   scales.
-4. Candidates: local maxima of the blob z (non-maximum suppression over ``nms_mm``) inside the
+3. Plateau removal: dense fibroglandular regions are plateaus with steep (≈ 0.5 mm soft) borders,
+   and a small dense island is a blob to the LoG, brighter than a mass (Δ_dense 8·σ_a against
+   A = 4·σ_a, mammo.md §5.2). A mass is a smooth dome that adds to whatever lies under it, whose
+   flank gradient is a few times weaker and hardly changes with scale. Steep-edge pixels (gradient
+   at ``edge_sigma_mm`` ≥ ``steep_gradient_factor`` × the tissue's median gradient and ≥
+   ``steep_ratio`` × the gradient at 4× that scale) keep their pixel differences, all others get
+   none, and the least-squares integral of that field (Poisson equation, mirror boundaries, FFT)
+   is the plateau layer, which is subtracted. A dome on a plateau keeps its shape; an island goes.
+   Measured on the phantom with the 30 % dense layer (A = 4·σ_a, D = 10 mm, seeds 2000–2019):
+   sensitivity at 1 false mark per image 0.05 without this step, 0.95 with it.
+4. Blob filter on the plateau-free image: scale-normalised LoG −σ²∇²G with σ = R/√2 for
+   R = 2.5–15 mm (mammo.md §2.4); each scale's response is divided by its robust SD (1.4826·MAD)
+   over the tissue, so scores are detection z values independent of the image's intensity scale;
+   the blob z is the maximum over scales.
+5. Candidates: local maxima of the blob z (non-maximum suppression over ``nms_mm``) inside the
    tissue, at least ``edge_margin_mm`` from the skin and the pectoral muscle.
-5. Features at each candidate (host, small patches): convergence index (Kobatake's iris-filter
-   idea: the mean cosine between the intensity gradient and the direction to the candidate over a
-   disc of the blob's radius, 1 for a perfect dome) and spiculation (after Karssemeijer & te Brake
-   1996): line orientations from second-order Gaussian derivatives in a ring just outside the margin; f1 = the
-   fraction of line pixels pointing at the centre (within ``spicule_tolerance_deg``) minus the
-   fraction expected for random orientations, f2 = how evenly those pixels spread over 8 sectors.
-6. Score = blob z · (0.5 + 0.5·max(convergence, 0)) · (1 + max(f1, 0)·f2): a round, converging,
-   possibly spiculated blob keeps its z; a plateau edge or a flat texture blob loses up to half.
+6. Features at each candidate (host, small patches): convergence index on the plateau-free image
+   (Kobatake's iris-filter idea: the mean cosine between the intensity gradient and the direction
+   to the candidate over a disc of the blob's radius, 1 for a perfect dome) and spiculation on the
+   equalised image, since thin spicules are steep and go with the plateaus (after Karssemeijer &
+   te Brake 1996): line orientations from second-order Gaussian derivatives in a ring just outside
+   the margin; f1 = the fraction of line pixels pointing at the centre (within
+   ``spicule_tolerance_deg``) minus the fraction expected for random orientations, f2 = how evenly
+   those pixels spread over 8 sectors.
+7. Score = blob z · (0.5 + 0.5·max(convergence, 0)) · (1 + max(f1, 0)·f2): a round, converging,
+   possibly spiculated blob keeps its z; a flat texture blob loses up to half.
 """
 
 from __future__ import annotations
@@ -51,6 +63,9 @@ class MassParams:
     interior_mm: float = 15.0  # full thickness beyond the roll-off (w ≈ 10–15 mm, mammo.md §5.2)
     spicule_tolerance_deg: float = 15.0
     spicule_sigma_mm: float = 0.6  # scale of the line filter (spicule width 0.2–0.5 mm, mammo.md §5.2)
+    edge_sigma_mm: float = 0.5  # gradient scale of the steep-edge map (dense borders are ≈ 0.5 mm soft)
+    steep_gradient_factor: float = 5.0  # steep edge: gradient ≥ this × the tissue's median gradient ...
+    steep_ratio: float = 2.0  # ... and ≥ this × the gradient at 4× the scale (a step, not a dome's flank)
 
 
 @dataclass
@@ -101,6 +116,45 @@ def fill_outside(values: np.ndarray, keep: np.ndarray) -> np.ndarray:
         return values
     idx = ndi.distance_transform_edt(~keep, return_distances=False, return_indices=True)
     return values[idx[0], idx[1]]
+
+
+def remove_plateaus(work, stats, spacing_mm: float, params: MassParams, bk):
+    """``work`` minus the least-squares integral of its differences on steep edges (module doc, step 3).
+
+    Poisson equation ∇²u = div(g·[steep]) with mirror (Neumann) boundaries, solved by FFT on the
+    mirrored image; u is the piecewise-flat plateau layer that the steep edges alone explain.
+    """
+    xp, nd, fft = bk.xp, bk.ndimage, bk.fft
+    s = params.edge_sigma_mm / spacing_mm
+
+    def gradient_magnitude(sigma):
+        return xp.hypot(nd.gaussian_filter(work, sigma, order=(1, 0)), nd.gaussian_filter(work, sigma, order=(0, 1)))
+
+    g = gradient_magnitude(s)
+    median = float(xp.median(g[stats]))
+    steep = (g > params.steep_gradient_factor * median) & (g > params.steep_ratio * gradient_magnitude(4.0 * s))
+    if not bool(steep.any()):
+        return work
+    # Forward differences kept where either end is steep; div is their backward difference.
+    dr = xp.zeros_like(work)
+    dc = xp.zeros_like(work)
+    dr[:-1] = (work[1:] - work[:-1]) * (steep[1:] | steep[:-1])
+    dc[:, :-1] = (work[:, 1:] - work[:, :-1]) * (steep[:, 1:] | steep[:, :-1])
+    div = dr + dc
+    div[1:] -= dr[:-1]
+    div[:, 1:] -= dc[:, :-1]
+    n, m = work.shape
+    mirrored = xp.concatenate([div, div[::-1]], axis=0)
+    mirrored = xp.concatenate([mirrored, mirrored[:, ::-1]], axis=1)
+    # Eigenvalues of the 5-point Laplacian on the 2n × 2m periodic grid.
+    eig = (2 * xp.cos(xp.pi * xp.arange(2 * n) / n) - 2)[:, None] + (2 * xp.cos(xp.pi * xp.arange(m + 1) / m) - 2)[
+        None, :
+    ]
+    eig[0, 0] = 1.0
+    spectrum = fft.rfft2(mirrored) / eig.astype(xp.float32)
+    spectrum[0, 0] = 0.0
+    plateaus = fft.irfft2(spectrum, s=mirrored.shape)[:n, :m]
+    return (work - plateaus).astype(xp.float32)
 
 
 def _convergence(patch: np.ndarray, radius_px: float) -> float:
@@ -197,7 +251,8 @@ def detect_masses(
     stats = tissue & (dist >= params.edge_margin_mm)
     stat_r, stat_c = (xp.asarray(a) for a in np.nonzero(stats))
 
-    work = bk.asarray(eq, dtype=xp.float32)
+    work = remove_plateaus(bk.asarray(eq, dtype=xp.float32), bk.asarray(stats), spacing, params, bk)
+    flat = to_numpy(work)
     best_z = None
     best_scale = None
     for k, radius in enumerate(params.radii_mm):
@@ -224,15 +279,19 @@ def detect_masses(
     ps = to_numpy(best_scale[xp.asarray(pr), xp.asarray(pc)]) if pr.size else np.zeros(0, np.int8)
     order = np.lexsort((pc, pr, -pz))[: params.max_candidates]
 
+    pad = int(np.ceil(3.5 * max(params.radii_mm) / spacing)) + 2
+    flat_padded = np.pad(flat, pad, mode="edge")
+    eq_padded = np.pad(eq, pad, mode="edge")
     candidates = []
     for i in order:
         radius_mm = params.radii_mm[int(ps[i])]
         r_px = radius_mm / spacing
         half = int(np.ceil(3.5 * r_px)) + 2
         r, c = int(pr[i]), int(pc[i])
-        padded = np.pad(eq, half, mode="edge")
-        patch = padded[r : r + 2 * half + 1, c : c + 2 * half + 1].astype(np.float64)
-        conv = _convergence(ndi.gaussian_filter(patch, max(1.0, 0.5 / spacing)), r_px)
+        box = (slice(pad + r - half, pad + r + half + 1), slice(pad + c - half, pad + c + half + 1))
+        conv = _convergence(ndi.gaussian_filter(flat_padded[box].astype(np.float64), max(1.0, 0.5 / spacing)), r_px)
+        # Spicules are thin steep lines, which the plateau removal takes out: they are read on the image.
+        patch = eq_padded[box].astype(np.float64)
         f1, f2 = _spiculation(patch, r_px, params.spicule_sigma_mm / spacing, params.spicule_tolerance_deg)
         score = float(pz[i]) * (0.5 + 0.5 * max(conv, 0.0)) * (1.0 + max(f1, 0.0) * f2)
         centre = ((r + 0.5) * f - 0.5, (c + 0.5) * f - 0.5)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from scipy import ndimage as ndi
 
 from MammoCADLib.masses import detect_masses
 
@@ -83,3 +84,27 @@ def test_no_candidates_outside_the_tissue():
 def test_needs_pixel_spacing():
     with pytest.raises(ValueError, match="pixel spacing"):
         detect_masses(np.zeros((64, 64), np.float32), None, np.ones((64, 64), bool))
+
+
+def _plateau(shape, centre, radius_mm, height):
+    """A dense-tissue island: a flat disc with a 0.5 mm soft edge (the phantom's dense layer, mammo.md §5.2)."""
+    rr, cc = np.mgrid[0 : shape[0], 0 : shape[1]].astype(np.float64)
+    disc = (np.hypot(rr - centre[0], cc - centre[1]) * SPACING <= radius_mm).astype(np.float64)
+    return (height * ndi.gaussian_filter(disc, 0.5 / SPACING)).astype(np.float32)
+
+
+def test_dense_island_does_not_outscore_a_nodule():
+    # An island twice as bright as the nodule and of the LoG-matched size; the nodule sits on a larger plateau.
+    rng = np.random.default_rng(4)
+    nodule, island = (200.0, 400.0), (400.0, 200.0)
+    image = _nodule_image(rng, nodule, 5.0)
+    image += _plateau(image.shape, island, 4.0, 8.0) + _plateau(image.shape, nodule, 12.0, 8.0)
+    result = detect_masses(image, SPACING, np.ones(image.shape, bool), backend="cpu")
+    top = result.candidates[0]
+    assert np.hypot(top.center_px[0] - nodule[0], top.center_px[1] - nodule[1]) * SPACING <= 1.0
+    on_island = [
+        c
+        for c in result.candidates
+        if np.hypot(c.center_px[0] - island[0], c.center_px[1] - island[1]) * SPACING <= 5.0
+    ]
+    assert on_island and max(c.score for c in on_island) < top.score  # without plateau removal it is ≈ 1.8×
