@@ -197,6 +197,11 @@ def analyze_image(
     else:
         result, dense_mask = density
         pd, category = float(result.percent_density), result.density_category
+        if not np.isfinite(result.threshold):
+            warnings.append(
+                "density: the breast shows one tissue class, read as fatty (PD 0 %); an entirely dense "
+                "breast looks the same to this method, so check the image"
+            )
 
     # Callers may pass a backend's name ("numpy" / "cupy", as reported) instead of a choice.
     bk = resolve(BACKEND_NAMES.get(backend, backend) if isinstance(backend, str) else backend)

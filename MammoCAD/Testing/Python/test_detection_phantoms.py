@@ -126,3 +126,13 @@ def test_unknown_spacing_skips_detection_and_mm_outputs():
     assert a.findings == []
     assert any("pixel spacing unknown" in w for w in a.warnings)
     assert np.isfinite(a.percent_density)  # a ratio: still computed
+
+
+def test_one_tissue_class_is_reported_as_fatty_with_a_warning():
+    """An all-fatty breast reads PD 0 %, and the warning says an entirely dense breast would look alike."""
+    p = make_phantom(shape=SHAPE, pixel_spacing_mm=SPACING, view="CC", laterality="R", seed=3700, dense_fraction=0.0)
+    a = analyze_image(p.image, SPACING, "CC", "R", backend="cpu")
+    assert a.percent_density == 0.0 and a.density_category == "a"
+    assert any("one tissue class" in w for w in a.warnings)
+    dense = make_phantom(shape=SHAPE, pixel_spacing_mm=SPACING, view="CC", laterality="R", seed=3700)
+    assert not any("one tissue class" in w for w in analyze_image(dense.image, SPACING, "CC", "R").warnings)
