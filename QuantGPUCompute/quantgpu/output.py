@@ -36,10 +36,32 @@ def atomic_path(path: str | os.PathLike, force: bool = False) -> Iterator[Path]:
     tmp_path = Path(tmp)
     try:
         yield tmp_path
-        os.replace(tmp_path, path)
+        os.chmod(tmp_path, 0o666 & ~_umask())  # mkstemp makes 0600; outputs get the usual permissions
+        if force:
+            os.replace(tmp_path, path)
+        else:
+            _move_without_overwrite(tmp_path, path)
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _move_without_overwrite(tmp_path: Path, path: Path) -> None:
+    """Rename, failing if ``path`` appeared since the check (a hard link never replaces a file)."""
+    try:
+        os.link(tmp_path, path)
+    except FileExistsError:
+        raise OutputExistsError("exists; pass --force to overwrite", path) from None
+    except OSError:  # file systems without hard links: a plain rename after the existence check
+        os.replace(tmp_path, path)
+        return
+    tmp_path.unlink()
 
 
 def write_bytes_atomic(path: str | os.PathLike, data: bytes, force: bool = False) -> Path:
