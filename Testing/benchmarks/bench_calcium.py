@@ -13,14 +13,13 @@ into the README.
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
-import time
 
 import numpy as np
+from _common import backends_to_run, median_seconds
 
 from CalciumScoringLib.agatston import CalciumParameters, score_calcium
-from quantgpu.backend import gpu_available, gpu_name
+from quantgpu.backend import gpu_name
 
 
 def thorax_volume(slices: int, size: int = 512, seed: int = 0) -> np.ndarray:
@@ -47,13 +46,7 @@ def thorax_volume(slices: int, size: int = 512, seed: int = 0) -> np.ndarray:
 def bench(volume: np.ndarray, backend: str, repeats: int) -> tuple[float, object]:
     spacing = (3.0 if volume.shape[0] <= 100 else 0.5, 0.4, 0.4)
     params = CalciumParameters()
-    result = score_calcium(volume, spacing, params=params, backend=backend)  # warm-up (GPU kernels compile)
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        result = score_calcium(volume, spacing, params=params, backend=backend)
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times), result
+    return median_seconds(lambda: score_calcium(volume, spacing, params=params, backend=backend), repeats)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -62,12 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--slices", type=int, nargs="+", default=[60, 320])
     args = parser.parse_args(argv)
-    backends = ["cpu", "gpu"] if args.backend == "all" else [args.backend]
-    if "gpu" in backends and not gpu_available():
-        if args.backend == "gpu":
-            print("no usable GPU (CuPy): nothing to benchmark on the GPU")
-            return 0
-        backends.remove("gpu")
+    backends = backends_to_run(args.backend)
     print(f"calcium scoring benchmark; GPU: {gpu_name() or 'none'}; repeats {args.repeats}")
     for slices in args.slices:
         volume = thorax_volume(slices)

@@ -12,26 +12,20 @@ timed and the first run is a warm-up. Not a timed test: a script, its numbers go
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
-import time
+
+from _common import backends_to_run, median_seconds
 
 from MammoCADLib.analysis import analyze_image
 from MammoCADLib.phantom import make_exam
-from quantgpu.backend import gpu_available, gpu_name
+from quantgpu.backend import gpu_name
 
 
 def bench(exam, backend: str, repeats: int):
     def run():
         return [analyze_image(p.image, p.pixel_spacing_mm, p.view, p.laterality, backend=backend) for p in exam]
 
-    results = run()  # warm-up (GPU kernels compile)
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        results = run()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times), results
+    return median_seconds(run, repeats)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -40,12 +34,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--shape", type=int, nargs=2, default=[4096, 3328], metavar=("ROWS", "COLS"))
     args = parser.parse_args(argv)
-    backends = ["cpu", "gpu"] if args.backend == "all" else [args.backend]
-    if "gpu" in backends and not gpu_available():
-        if args.backend == "gpu":
-            print("no usable GPU (CuPy): nothing to benchmark on the GPU")
-            return 0
-        backends.remove("gpu")
+    backends = backends_to_run(args.backend)
     rows, cols = args.shape
     print(f"MammoCAD four-view benchmark {cols}x{rows}; GPU: {gpu_name() or 'none'}; repeats {args.repeats}")
     exam = make_exam(shape=(rows, cols), seed=0, n_clusters=1, n_masses=1)

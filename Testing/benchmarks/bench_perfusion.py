@@ -19,10 +19,10 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import statistics
 import time
 
 import numpy as np
+from _common import backends_to_run, median_seconds
 
 from PerfusionAnalysisLib.deconvolution import METHODS, perfusion_maps
 from quantgpu.backend import gpu_available, gpu_name
@@ -68,13 +68,11 @@ def volume_4d(seed: int = 1) -> tuple[np.ndarray, np.ndarray]:
 
 
 def run_case(conc, aif, times, mask, method, backend, repeats) -> tuple[float, str, int]:
-    times_s = []
-    maps = None
-    for _ in range(repeats):
-        start = time.perf_counter()
-        maps = perfusion_maps(conc, aif, times, method=method, mask=mask, backend=backend)
-        times_s.append(time.perf_counter() - start)
-    return statistics.median(times_s), maps.backend, maps.parameters["voxels"]
+    def run():
+        return perfusion_maps(conc, aif, times, method=method, mask=mask, backend=backend)
+
+    median, maps = median_seconds(run, repeats, warm_up=False)  # main() warms up once per backend
+    return median, maps.backend, maps.parameters["voxels"]
 
 
 def main(argv=None) -> int:
@@ -84,10 +82,7 @@ def main(argv=None) -> int:
     parser.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS))
     parser.add_argument("--cases", nargs="+", choices=["brain", "full"], default=["brain", "full"])
     args = parser.parse_args(argv)
-    backends = ["cpu", "gpu"] if args.backend == "all" else [args.backend]
-    if "gpu" in backends and not gpu_available():
-        print("no CUDA device: GPU rows skipped")
-        backends = [b for b in backends if b != "gpu"]
+    backends = backends_to_run(args.backend)
 
     t0 = time.perf_counter()
     conc, brain = volume_4d()
