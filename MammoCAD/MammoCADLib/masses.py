@@ -249,6 +249,8 @@ def detect_masses(
     if pect is not None:
         allowed &= ndi.distance_transform_edt(~pect) * spacing > params.pectoral_margin_mm
     stats = tissue & (dist >= params.edge_margin_mm)
+    if not stats.any():  # no statistics region (cupy.median of an empty array raises; NumPy gives NaN, no peaks)
+        return MassResult([], f, bk.name)
     stat_r, stat_c = (xp.asarray(a) for a in np.nonzero(stats))
 
     work = remove_plateaus(bk.asarray(eq, dtype=xp.float32), bk.asarray(stats), spacing, params, bk)
