@@ -108,3 +108,14 @@ def test_dense_island_does_not_outscore_a_nodule():
         if np.hypot(c.center_px[0] - island[0], c.center_px[1] - island[1]) * SPACING <= 5.0
     ]
     assert on_island and max(c.score for c in on_island) < top.score  # without plateau removal it is ≈ 1.8×
+
+
+def test_thin_breast_without_interior_gives_no_candidates(backend):
+    """A 1 mm wide strip of tissue has no pixel 2 mm from the skin: no statistics, no candidates, no error."""
+    rng = np.random.default_rng(4)
+    image = _nodule_image(rng, (300.0, 80.0), 5.0)
+    mask = np.zeros(image.shape, bool)
+    width = max(1, round(1.0 / SPACING))
+    mask[:, :width] = True
+    result = detect_masses(image, SPACING, mask, backend=backend)
+    assert result.candidates == []
