@@ -56,3 +56,11 @@ def osipi_data_dir(repo_root: Path | None = None) -> Path:
         return Path(env)
     root = repo_root if repo_root is not None else Path(__file__).resolve().parents[2]
     return (root / ".." / "shared" / "data" / "osipi").resolve()
+
+
+def read_osipi_reference(name: str, data_dir: Path | None = None) -> list[dict]:
+    """Rows of one OSIPI reference file, found through ``osipi_data_dir`` (tests and conformance runs)."""
+    path = Path(data_dir if data_dir is not None else osipi_data_dir()) / name
+    if not path.is_file():
+        raise InputError(f"OSIPI reference data missing (set {ENV_VAR} or place shared/ beside the repository)", path)
+    return read_osipi_csv(path)

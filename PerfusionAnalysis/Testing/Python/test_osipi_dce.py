@@ -7,26 +7,12 @@ Pass rule |meas − ref| ≤ atol + rtol·|ref| (numpy.testing.assert_allclose s
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import numpy as np
 import pytest
 
 from PerfusionAnalysisLib.concentration import spgr_concentration
 from PerfusionAnalysisLib.dce import fit_extended_tofts, fit_patlak, fit_tofts, parker_aif
-from PerfusionAnalysisLib.osipi import read_osipi_csv
-
-OSIPI_DIR = Path(
-    os.environ.get("QUANTGPU_OSIPI_DIR", Path(__file__).resolve().parents[3] / ".." / "shared" / "data" / "osipi")
-)
-
-
-def osipi_rows(name: str) -> list[dict]:
-    path = OSIPI_DIR / name
-    if not path.is_file():
-        pytest.fail(f"OSIPI reference data missing: {path} (set QUANTGPU_OSIPI_DIR or place shared/ beside the repo)")
-    return read_osipi_csv(path)
+from PerfusionAnalysisLib.osipi import read_osipi_reference as osipi_rows
 
 
 def _fit_each(rows, fit, curve_key, aif_key, **kw):

@@ -7,25 +7,11 @@ k_H = ρ = 1 (CBF = max k·6000).
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import numpy as np
 import pytest
 
 from PerfusionAnalysisLib.deconvolution import perfusion_maps
-from PerfusionAnalysisLib.osipi import read_osipi_csv
-
-OSIPI_DIR = Path(
-    os.environ.get("QUANTGPU_OSIPI_DIR", Path(__file__).resolve().parents[3] / ".." / "shared" / "data" / "osipi")
-)
-
-
-def osipi_rows(name: str) -> list[dict]:
-    path = OSIPI_DIR / name
-    if not path.is_file():
-        pytest.fail(f"OSIPI reference data missing: {path} (set QUANTGPU_OSIPI_DIR or place shared/ beside the repo)")
-    return read_osipi_csv(path)
+from PerfusionAnalysisLib.osipi import read_osipi_reference as osipi_rows
 
 
 def dsc_cases():
