@@ -126,29 +126,28 @@ def _slice_views(scene) -> dict[str, object]:
     views = {}
     for name in SLOT_NAMES:
         tag = f"Mammo{name}"
-        slice_node = None
-        for node in _nodes(scene, "vtkMRMLSliceNode"):
-            if node.GetLayoutName() == tag:
-                slice_node = node
-        if slice_node is None:
-            slice_node = scene.CreateNodeByClass("vtkMRMLSliceNode")
+        slice_node = _layout_node(scene, "vtkMRMLSliceNode", tag)
+        if slice_node.GetScene() is None:
             slice_node.SetName(tag)
-            slice_node.SetLayoutName(tag)
             slice_node.SetLayoutLabel(name)
-            slice_node.SetSingletonTag(tag)
             slice_node.SetOrientation("Axial")
             scene.AddNode(slice_node)
-        composite = None
-        for node in _nodes(scene, "vtkMRMLSliceCompositeNode"):
-            if node.GetLayoutName() == tag:
-                composite = node
-        if composite is None:
-            composite = scene.CreateNodeByClass("vtkMRMLSliceCompositeNode")
-            composite.SetLayoutName(tag)
-            composite.SetSingletonTag(tag)
+        composite = _layout_node(scene, "vtkMRMLSliceCompositeNode", tag)
+        if composite.GetScene() is None:
             scene.AddNode(composite)
         views[name] = (slice_node, composite)
     return views
+
+
+def _layout_node(scene, class_name: str, tag: str):
+    """The scene's node of ``class_name`` for layout ``tag``, or a new one (not yet added) tagged for it."""
+    found = [node for node in _nodes(scene, class_name) if node.GetLayoutName() == tag]
+    if found:
+        return found[-1]
+    node = scene.CreateNodeByClass(class_name)
+    node.SetLayoutName(tag)
+    node.SetSingletonTag(tag)
+    return node
 
 
 def _nodes(scene, class_name: str):
