@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import tempfile
+import secrets
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -30,13 +30,9 @@ def atomic_path(path: str | os.PathLike, force: bool = False) -> Iterator[Path]:
     """
     path = check_writable(path, force)
     path.parent.mkdir(parents=True, exist_ok=True)
-    suffix = "".join(path.suffixes) or ".tmp"
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name.split('.')[0]}-", suffix=suffix, dir=path.parent)
-    os.close(fd)
-    tmp_path = Path(tmp)
+    tmp_path = _new_temporary(path)
     try:
         yield tmp_path
-        os.chmod(tmp_path, 0o666 & ~_umask())  # mkstemp makes 0600; outputs get the usual permissions
         if force:
             os.replace(tmp_path, path)
         else:
@@ -46,10 +42,22 @@ def atomic_path(path: str | os.PathLike, force: bool = False) -> Iterator[Path]:
             tmp_path.unlink()
 
 
-def _umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
+def _new_temporary(path: Path) -> Path:
+    """A new empty file beside ``path`` with the final suffix (writers pick the format from it).
+
+    Created with mode 0666 so that the process umask gives the usual permissions (mkstemp's 0600 would
+    leave every output readable by its owner only).
+    """
+    suffix = "".join(path.suffixes) or ".tmp"
+    stem = path.name.split(".")[0]
+    for _ in range(100):
+        candidate = path.parent / f".{stem}-{secrets.token_hex(6)}{suffix}"
+        try:
+            os.close(os.open(candidate, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+        except FileExistsError:
+            continue
+        return candidate
+    raise FileExistsError(f"no free temporary name beside {path}")
 
 
 def _move_without_overwrite(tmp_path: Path, path: Path) -> None:
