@@ -17,24 +17,20 @@ value is reported.
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from quantgpu.backend import CPU, _is_out_of_memory, resolve
+from quantgpu.backend import resolve, run_or_fall_back
 
 from . import breast as breast_mod
 from .calcifications import CalcificationParams, detect_calcifications
 from .density import DEFAULT_CUTS_PERCENT, estimate_density
 from .masses import MassParams, detect_masses
 
-log = logging.getLogger("quantgpu.mammo")
-
 NOMINAL_SPACING_MM = 0.07  # internal smoothing scales only, when the spacing is unknown (never reported)
 DENSITY_WORK_SPACING_MM = 0.5  # density runs on ≈ 0.5 mm pixels (its own 4× block mean included)
-CROP_MARGIN_MM = 3.0
-BACKEND_NAMES = {"numpy": "cpu", "cupy": "gpu"}  # detection runs on the breast's bounding box plus this margin
+CROP_MARGIN_MM = 3.0  # detection runs on the breast's bounding box plus this margin
 
 
 @dataclass
@@ -94,13 +90,10 @@ def _density(image, breast_mask, pectoral_mask, spacing, cuts):
     pm = pectoral_mask[rs, cs] if pectoral_mask is not None else None
     if pre > 1:
         img = breast_mod.block_mean(img, pre)
-        small_shape = img.shape
         bm_small = breast_mod.block_mean(bm.astype(np.float32), pre) > 0.5
         pm_small = breast_mod.block_mean(pm.astype(np.float32), pre) > 0.5 if pm is not None else None
         result = estimate_density(img, bm_small, pm_small, spacing * pre, cuts)
-        dense_small = result.dense_mask
-        dense = breast_mod.upsample_mask(dense_small, pre, bm.shape)
-        del small_shape
+        dense = breast_mod.upsample_mask(result.dense_mask, pre, bm.shape)
     else:
         result = estimate_density(img, bm, pm, spacing, cuts)
         dense = result.dense_mask
@@ -203,8 +196,7 @@ def analyze_image(
                 "breast looks the same to this method, so check the image"
             )
 
-    # Callers may pass a backend's name ("numpy" / "cupy", as reported) instead of a choice.
-    bk = resolve(BACKEND_NAMES.get(backend, backend) if isinstance(backend, str) else backend)
+    bk = resolve(backend)
     ran = bk.name
     findings: list[Finding] = []
     if spacing is None:
@@ -213,15 +205,11 @@ def analyze_image(
             "and the breast area in cm² is null; give the pixel spacing to enable them"
         )
     elif breast_mask.any():
-        try:
-            findings, ran = _detect(image, spacing, breast_mask, pectoral_mask, calc_params, mass_params, bk)
-        except Exception as exc:
-            if not (bk.is_gpu and _is_out_of_memory(exc)):
-                raise
-            bk.xp.get_default_memory_pool().free_all_blocks()
-            log.warning("GPU out of memory in the detection; continuing on the CPU")
+        (findings, ran), finished_on = run_or_fall_back(
+            lambda b: _detect(image, spacing, breast_mask, pectoral_mask, calc_params, mass_params, b), bk
+        )
+        if finished_on is not bk:
             warnings.append("GPU out of memory: detection ran on the CPU")
-            findings, ran = _detect(image, spacing, breast_mask, pectoral_mask, calc_params, mass_params, CPU)
     findings.sort(key=lambda f: (f.type != "calcification_cluster", -f.score, f.center_px))
     area_fraction = float(breast_mask.mean())
     area_cm2 = float(breast_mask.sum()) * spacing**2 / 100.0 if spacing else None

@@ -64,7 +64,7 @@ def run(args: argparse.Namespace) -> dict:
     operating_point = export.check_operating_point(args.operating_point)
     backend = resolve(args.backend)
     report(backend)
-    items = export.analyze_exam(args.inputs, pixel_spacing_mm=args.pixel_spacing, backend=backend.name)
+    items = export.analyze_exam(args.inputs, pixel_spacing_mm=args.pixel_spacing, backend=backend)
     ran = {getattr(item.analysis, "backend", backend.name) for item in items}
     backend_name = ran.pop() if len(ran) == 1 else ",".join(sorted(ran))
     if args.output_dir:
@@ -85,7 +85,7 @@ def demo(output_dir: Path, backend: str = "auto", force: bool = False) -> dict:
     out = prepare_output_dir(output_dir)
     paths = write_phantom_exam(out / "dicom", shape=(1536, 1248), seed=0, force=force)
     resolved = resolve(backend)
-    items = export.analyze_exam(paths, backend=resolved.name)
+    items = export.analyze_exam(paths, backend=resolved)
     backend_name = items[0].analysis.backend if items else resolved.name
     written = export.write_outputs(out, items, export.DEFAULT_OPERATING_POINT, backend_name, force=force)
     result = export.result_json(items, export.DEFAULT_OPERATING_POINT, backend_name)

@@ -46,7 +46,7 @@ class ExamImage:
 # ----------------------------------------------------------------------------- analysis driver
 
 
-def analyze_mammogram(mammogram: mgio.Mammogram, *, backend: str = "auto", params: dict | None = None) -> ExamImage:
+def analyze_mammogram(mammogram: mgio.Mammogram, *, backend="auto", params: dict | None = None) -> ExamImage:
     """Run the image analysis on the hanging orientation and map the results back to stored pixels."""
     from .analysis import analyze_image
 
@@ -72,7 +72,7 @@ def analyze_exam(
     paths: Sequence[str | Path],
     *,
     pixel_spacing_mm: float | None = None,
-    backend: str = "auto",
+    backend="auto",  # a choice ("auto" | "cpu" | "gpu") or a resolved quantgpu.backend.Backend
     params: dict | None = None,
     progress: Callable[[float, str], None] | None = None,
 ) -> list[ExamImage]:

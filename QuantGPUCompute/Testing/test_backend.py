@@ -153,3 +153,30 @@ def test_report_names_the_backend(backend, caplog):
     with caplog.at_level(logging.INFO, logger="quantgpu.backend"):
         assert qb.report(backend) == backend.name
     assert "QuantGPU compute backend" in caplog.text
+
+
+def test_run_or_fall_back_reruns_on_the_cpu_after_device_oom(monkeypatch, caplog):
+    monkeypatch.setattr(qb, "_cupy", lambda: _FakeCupy)
+    fake_gpu = qb.Backend("cupy", _FakeCupy)
+    calls = []
+
+    def work(b):
+        calls.append(b.name)
+        if b.is_gpu:
+            raise _FakeOOM("out of memory allocating 2 GB")
+        return 6 * 7
+
+    with caplog.at_level(logging.WARNING, logger="quantgpu.backend"):
+        result, ran = qb.run_or_fall_back(work, fake_gpu)
+    assert (result, ran.name, calls) == (42, "numpy", ["cupy", "numpy"])
+    assert "continuing on the CPU" in caplog.text
+
+
+def test_run_or_fall_back_keeps_the_backend_and_other_errors(backend):
+    assert qb.run_or_fall_back(lambda b: b.name, backend) == (backend.name, backend)
+
+    def broken(b):
+        raise ValueError("a bug")
+
+    with pytest.raises(ValueError, match="a bug"):
+        qb.run_or_fall_back(broken, backend)

@@ -149,6 +149,19 @@ def _is_out_of_memory(exc: BaseException) -> bool:
     return isinstance(exc, runtime_error) and "memory" in str(exc).lower()
 
 
+def run_or_fall_back(fn: Callable[[Backend], Any], backend: Backend) -> tuple[Any, Backend]:
+    """``fn(backend)``; on a device out-of-memory error, free the pool and run ``fn(CPU)`` with a logged
+    warning (for work that is not split into chunks). Returns the result and the backend that ran."""
+    try:
+        return fn(backend), backend
+    except Exception as exc:
+        if not (backend.is_gpu and _is_out_of_memory(exc)):
+            raise
+        backend.xp.get_default_memory_pool().free_all_blocks()
+        log.warning("GPU out of memory; continuing on the CPU")
+        return fn(CPU), CPU
+
+
 def chunk_bounds(n_items: int, chunk: int) -> list[tuple[int, int]]:
     """Split ``range(n_items)`` into [start, stop) pieces of at most ``chunk`` items."""
     chunk = max(1, int(chunk))
