@@ -29,6 +29,7 @@ from scipy.spatial import cKDTree
 from quantgpu.backend import resolve, to_numpy
 
 from .breast import block_mean
+from .density import distance_to_skin_mm
 
 MAD_TO_SD = 1.4826  # SD of a Gaussian = 1.4826 · MAD
 
@@ -82,8 +83,7 @@ def search_region(
     """Where candidates may lie, on a 1/``factor`` grid (bool): inside the skin and off the pectoral."""
     small_breast = block_mean(breast_mask.astype(np.float32), factor) > 0.5
     spacing = pixel_spacing_mm * factor
-    # Image edges (chest wall) are not skin: pad with the edge values before the distance transform.
-    inside = ndi.distance_transform_edt(np.pad(small_breast, 1, mode="edge"))[1:-1, 1:-1] * spacing
+    inside = distance_to_skin_mm(small_breast, spacing)  # image edges (chest wall) are not skin
     region = small_breast & (inside >= edge_margin_mm)
     if pectoral_mask is not None and pectoral_mask.any():
         small_pect = block_mean(pectoral_mask.astype(np.float32), factor) > 0.0
@@ -91,9 +91,10 @@ def search_region(
     return region
 
 
-def _robust_sd(values, xp) -> float:
+def robust_median_sd(values, xp):
+    """(median, 1.4826·MAD as a host float) of ``values``: the location and SD of the Gaussian part."""
     med = xp.median(values)
-    return float(MAD_TO_SD * xp.median(xp.abs(values - med)))
+    return med, float(MAD_TO_SD * xp.median(xp.abs(values - med)))
 
 
 def enhance(image, pixel_spacing_mm: float, region_small: np.ndarray, params: CalcificationParams, bk, factor=4):
@@ -109,7 +110,7 @@ def enhance(image, pixel_spacing_mm: float, region_small: np.ndarray, params: Ca
     for s1_mm, s2_mm in params.dog_scales_mm:
         dog = nd.gaussian_filter(image, s1_mm / pixel_spacing_mm)
         dog -= nd.gaussian_filter(image, s2_mm / pixel_spacing_mm)
-        sd = _robust_sd(dog[sr, sc], xp) if sr.size else 0.0
+        sd = robust_median_sd(dog[sr, sc], xp)[1] if sr.size else 0.0
         noise.append(sd)
         if sd <= 0:
             continue
@@ -182,9 +183,9 @@ def cluster_candidates(
     if n < min_members:
         return []
     pairs = cKDTree(points_px * pixel_spacing_mm).query_pairs(link_mm, output_type="ndarray")
-    graph = coo_matrix((np.ones(len(pairs)), (pairs[:, 0], pairs[:, 1])), shape=(n, n)) if len(pairs) else None
-    if graph is None:
+    if not len(pairs):
         return []
+    graph = coo_matrix((np.ones(len(pairs)), (pairs[:, 0], pairs[:, 1])), shape=(n, n))
     _, labels = connected_components(graph, directed=False)
     pad = bbox_pad_mm / pixel_spacing_mm
     clusters = []

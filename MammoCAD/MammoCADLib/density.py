@@ -52,6 +52,19 @@ def distance_to_skin_mm(mask: np.ndarray, spacing_mm: float) -> np.ndarray:
     return (ndi.distance_transform_edt(padded)[1:-1, 1:-1] * spacing_mm).astype(np.float32)
 
 
+def air_level(small: np.ndarray, breast: np.ndarray, min_pixels: int) -> float:
+    """Median of the pixels well outside the breast (2 px clear of it), or the image minimum when fewer
+    than ``min_pixels`` are there."""
+    outside = ~ndi.binary_dilation(breast, iterations=2)
+    return float(np.median(small[outside])) if outside.sum() > min_pixels else float(small.min())
+
+
+def distance_bands(dist_mm: np.ndarray, band_mm: float, interior_mm: float) -> tuple[np.ndarray, int]:
+    """Band index per pixel by distance to the skin (the last band is the full-thickness interior)."""
+    n_bands = int(interior_mm / band_mm) + 1
+    return np.minimum((dist_mm / band_mm).astype(np.int64), n_bands - 1), n_bands
+
+
 def _thickness_one_class(x: np.ndarray, band: np.ndarray, n_bands: int) -> np.ndarray:
     """T_b for one tissue mixture: band mean over full-thickness mean, non-decreasing inwards.
 
@@ -187,13 +200,11 @@ def estimate_density(
     small = block_mean(image, f)
     breast_small = block_mean(breast_mask.astype(np.float32), f) > 0.5
     tissue_small = block_mean(tissue_full.astype(np.float32), f) > 0.5
-    outside = ~ndi.binary_dilation(breast_small, iterations=2)
-    air = float(np.median(small[outside])) if outside.sum() > 100 else float(small.min())
+    air = air_level(small, breast_small, 100)
     dist = distance_to_skin_mm(breast_small, pixel_spacing_mm * f)
     # Light smoothing (≈ 0.5 mm) removes quantum noise, not anatomy.
     smooth = ndi.gaussian_filter(small - air, max(0.5, 0.5 / (pixel_spacing_mm * f)))
-    n_bands = int(INTERIOR_MM / BAND_MM) + 1
-    band = np.minimum((dist / BAND_MM).astype(np.int64), n_bands - 1)
+    band, n_bands = distance_bands(dist, BAND_MM, INTERIOR_MM)
     core = tissue_small & (dist >= RIM_PX * pixel_spacing_mm * f)
     if core.sum() < 20:
         empty = np.zeros(image.shape, bool)

@@ -46,8 +46,8 @@ from scipy import ndimage as ndi
 from quantgpu.backend import resolve, to_numpy
 
 from .breast import block_mean
-
-MAD_TO_SD = 1.4826
+from .calcifications import robust_median_sd
+from .density import air_level, distance_bands, distance_to_skin_mm
 
 
 @dataclass(frozen=True)
@@ -90,11 +90,8 @@ def equalize_thickness(
     small: np.ndarray, breast: np.ndarray, tissue: np.ndarray, dist_mm: np.ndarray, band_mm: float, interior_mm: float
 ) -> np.ndarray:
     """Air-subtracted image divided by the relative thickness per distance band (module doc, step 2)."""
-    outside = ~ndi.binary_dilation(breast, iterations=2)
-    air = float(np.median(small[outside])) if outside.sum() > 50 else float(small.min())
-    work = small - air
-    n_bands = int(interior_mm / band_mm) + 1
-    band = np.minimum((dist_mm / band_mm).astype(np.int64), n_bands - 1)
+    work = small - air_level(small, breast, 50)
+    band, n_bands = distance_bands(dist_mm, band_mm, interior_mm)
     values = work[tissue]
     bands = band[tissue]
     level = np.ones(n_bands)
@@ -224,8 +221,6 @@ def detect_masses(
     params: MassParams | None = None,
 ) -> MassResult:
     """Mass candidates on ``image`` (bright = dense, hanging orientation) with its pixel spacing in mm."""
-    from .density import distance_to_skin_mm
-
     params = params or MassParams()
     if not pixel_spacing_mm or pixel_spacing_mm <= 0:
         raise ValueError("mass detection needs the pixel spacing (its filter sizes are in mm)")
@@ -261,8 +256,7 @@ def detect_masses(
         sigma = radius / np.sqrt(2.0) / spacing
         response = nd.gaussian_laplace(work, sigma) * xp.float32(-(sigma**2))
         values = response[stat_r, stat_c]
-        med = xp.median(values)
-        sd = float(MAD_TO_SD * xp.median(xp.abs(values - med)))
+        med, sd = robust_median_sd(values, xp)
         if sd <= 0:
             continue
         z = (response - med) * xp.float32(1.0 / sd)
