@@ -20,14 +20,11 @@ from pydicom.dataset import Dataset
 from quantgpu.errors import InputError
 
 from . import cad_sr, mgio
+from .froc import HIT_RULE
 
 log = logging.getLogger("quantgpu.mammo")
 
 DEFAULT_OPERATING_POINT = "balanced"
-HIT_RULE = (
-    "mass: mark inside the truth outline or within max(R, 5 mm) of its centre; "
-    "calcification cluster: mark contains >= 2 true calcifications or centroid within 5 mm (mammo.md §3)"
-)
 CERTAINTY_NOTE = (
     "Certainty of Finding = 100 * score / (score + balanced threshold of its type): a monotone rescaling "
     "of the detector score that is 50 % at the balanced operating point, not a calibrated probability"
