@@ -101,27 +101,12 @@ def _curves_csv(result: PerfusionResult) -> bytes:
 
 def write_outputs(result: PerfusionResult, output_dir, force: bool = False) -> dict[str, str]:
     """Write the NRRD maps, the curves, the label map and (DICOM input) the Parametric Maps and SEG."""
-    from quantgpu.io import write_nrrd
-
     from . import export
 
     out = Path(output_dir)
-    written: dict[str, str] = {}
-    for name, values in result.maps.items():
-        written[name] = str(write_nrrd(out / f"{name}.nrrd", values, result.spacing, result.ijk_to_lps, force))
+    kinds = ("nrrd", "pm", "seg") if result.headers else ("nrrd",)
+    written = export.write_result_files(result, out, kinds, result.headers, force=force)
     written["curves"] = str(write_bytes_atomic(out / "curves.csv", _curves_csv(result), force))
-    if result.stroke is not None:
-        written["core_penumbra"] = str(
-            write_nrrd(out / "core_penumbra.nrrd", result.stroke.labels, result.spacing, result.ijk_to_lps, force)
-        )
-    if result.headers:
-        for name, path in export.write_parametric_maps(out, result.maps, result.headers, force=force).items():
-            written[f"{name}_pm"] = str(path)
-        if result.stroke is not None:
-            seg = export.write_core_penumbra_seg(
-                out / "core_penumbra_seg.dcm", result.stroke.labels, result.headers, force=force
-            )
-            written["core_penumbra_seg"] = str(seg)
     return written
 
 

@@ -199,3 +199,30 @@ def _histogram_family():
 def write_core_penumbra_seg(path, labels_kji, source_headers, *, force: bool = False) -> Path:
     ds = core_penumbra_seg_dataset(labels_kji, source_headers)
     return save_dataset(ds, path, force)
+
+
+def write_result_files(result, out_dir, kinds, source_headers, *, force: bool = False) -> dict[str, str]:
+    """Write ``kinds`` of a ``pipeline.PerfusionResult`` into ``out_dir``; returns name -> path.
+
+    "nrrd": the maps (``<map>.nrrd``) and the core/penumbra labels (``core_penumbra.nrrd``) on the frame
+    grid; "pm": one DICOM Parametric Map per map (``<map>_pm.dcm``); "seg": the core/penumbra DICOM SEG
+    (``core_penumbra_seg.dcm``, CT/DSC only). The DICOM kinds need the source slice headers of one frame.
+    """
+    from quantgpu.io import write_nrrd
+
+    out = Path(out_dir)
+    written: dict[str, str] = {}
+    stroke = result.stroke
+    if "nrrd" in kinds:
+        for name, values in result.maps.items():
+            written[name] = str(write_nrrd(out / f"{name}.nrrd", values, result.spacing, result.ijk_to_lps, force))
+        if stroke is not None:
+            path = write_nrrd(out / "core_penumbra.nrrd", stroke.labels, result.spacing, result.ijk_to_lps, force)
+            written["core_penumbra"] = str(path)
+    if "pm" in kinds:
+        for name, path in write_parametric_maps(out, result.maps, source_headers, force=force).items():
+            written[f"{name}_pm"] = str(path)
+    if "seg" in kinds and stroke is not None:
+        seg = write_core_penumbra_seg(out / "core_penumbra_seg.dcm", stroke.labels, source_headers, force=force)
+        written["core_penumbra_seg"] = str(seg)
+    return written

@@ -378,7 +378,6 @@ def export_results(result: PerfusionResult, output_dir, kinds, *, headers=None, 
     and the core/penumbra labels (``<map>.nrrd``, ``core_penumbra.nrrd``). DICOM outputs need the
     source slice headers of one frame (``headers``, else ``result.headers``). Every planned file is
     checked before anything is written; nothing is overwritten without ``force``."""
-    from quantgpu.io import write_nrrd
     from quantgpu.output import check_writable, prepare_output_dir
 
     from . import export
@@ -405,21 +404,7 @@ def export_results(result: PerfusionResult, output_dir, kinds, *, headers=None, 
         planned += ["core_penumbra.nrrd"] if result.stroke is not None else []
     for name in planned:
         check_writable(out / name, force)
-    written: dict[str, str] = {}
-    if "pm" in kinds:
-        for name, path in export.write_parametric_maps(out, result.maps, headers, force=force).items():
-            written[f"{name}_pm"] = str(path)
-    if "seg" in kinds:
-        seg = export.write_core_penumbra_seg(out / "core_penumbra_seg.dcm", result.stroke.labels, headers, force=force)
-        written["core_penumbra_seg"] = str(seg)
-    if "nrrd" in kinds:
-        for name, values in result.maps.items():
-            written[name] = str(write_nrrd(out / f"{name}.nrrd", values, result.spacing, result.ijk_to_lps, force))
-        if result.stroke is not None:
-            labels = result.stroke.labels
-            path = write_nrrd(out / "core_penumbra.nrrd", labels, result.spacing, result.ijk_to_lps, force)
-            written["core_penumbra"] = str(path)
-    return written
+    return export.write_result_files(result, out, kinds, headers, force=force)
 
 
 def summary_text(result: PerfusionResult) -> str:
